@@ -1,0 +1,226 @@
+//! The settings model: what a pgbouncer.ini means once read. Parsing lives in
+//! `ini.rs`/`values.rs`/`connstr.rs`; this file only says what the settings are.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How long a server connection stays with one client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolMode {
+    Session,
+    Transaction,
+    Statement,
+}
+
+impl PoolMode {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PoolMode::Session => "session",
+            PoolMode::Transaction => "transaction",
+            PoolMode::Statement => "statement",
+        }
+    }
+}
+
+/// How clients prove who they are (`auth_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthType {
+    Trust,
+    Any,
+    /// `plain` (PgBouncer) — cleartext password over the wire.
+    Plain,
+    Md5,
+    ScramSha256,
+    Cert,
+    Hba,
+    Pam,
+}
+
+impl AuthType {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AuthType::Trust => "trust",
+            AuthType::Any => "any",
+            AuthType::Plain => "plain",
+            AuthType::Md5 => "md5",
+            AuthType::ScramSha256 => "scram-sha-256",
+            AuthType::Cert => "cert",
+            AuthType::Hba => "hba",
+            AuthType::Pam => "pam",
+        }
+    }
+}
+
+/// The `[pgbouncer]` section. A `Duration::ZERO` timeout means "disabled",
+/// as in PgBouncer. A limit of 0 means "unlimited" where PgBouncer says so.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeneralSettings {
+    /// `listen_addr`: list; `*` means all addresses; empty = unix socket only.
+    pub listen_addr: Vec<String>,
+    pub listen_port: u16,
+    /// `unix_socket_dir`; empty disables the unix socket.
+    pub unix_socket_dir: String,
+    pub unix_socket_mode: u32,
+    pub auth_type: AuthType,
+    pub auth_file: Option<PathBuf>,
+    pub auth_user: Option<String>,
+    pub auth_query: String,
+    pub pool_mode: PoolMode,
+    pub max_client_conn: usize,
+    pub default_pool_size: usize,
+    pub min_pool_size: usize,
+    pub reserve_pool_size: usize,
+    pub reserve_pool_timeout: Duration,
+    pub max_db_connections: usize,
+    pub max_user_connections: usize,
+    pub server_reset_query: String,
+    pub server_reset_query_always: bool,
+    pub server_check_query: String,
+    pub server_check_delay: Duration,
+    pub server_lifetime: Duration,
+    pub server_idle_timeout: Duration,
+    pub server_connect_timeout: Duration,
+    pub server_login_retry: Duration,
+    pub query_timeout: Duration,
+    pub query_wait_timeout: Duration,
+    pub client_idle_timeout: Duration,
+    pub client_login_timeout: Duration,
+    pub idle_transaction_timeout: Duration,
+    /// Lower-cased parameter names.
+    pub ignore_startup_parameters: Vec<String>,
+    pub application_name_add_host: bool,
+    pub logfile: Option<PathBuf>,
+    pub pidfile: Option<PathBuf>,
+    pub log_connections: bool,
+    pub log_disconnections: bool,
+    pub log_pooler_errors: bool,
+    pub verbose: u8,
+    pub pkt_buf: usize,
+    pub max_packet_size: usize,
+    pub tcp_keepalive: bool,
+    /// 0 = OS default.
+    pub tcp_keepcnt: u32,
+    pub tcp_keepidle: u32,
+    pub tcp_keepintvl: u32,
+    pub tcp_user_timeout: u32,
+    pub admin_users: Vec<String>,
+    pub stats_users: Vec<String>,
+    /// `user` key: switch to this OS user after start.
+    pub user: Option<String>,
+}
+
+impl Default for GeneralSettings {
+    fn default() -> Self {
+        GeneralSettings {
+            listen_addr: Vec::new(),
+            listen_port: 6432,
+            unix_socket_dir: "/tmp".to_string(),
+            unix_socket_mode: 0o777,
+            auth_type: AuthType::Md5,
+            auth_file: None,
+            auth_user: None,
+            auth_query: "SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword END FROM pg_authid WHERE rolname=$1 AND rolcanlogin".to_string(),
+            pool_mode: PoolMode::Session,
+            max_client_conn: 100,
+            default_pool_size: 20,
+            min_pool_size: 0,
+            reserve_pool_size: 0,
+            reserve_pool_timeout: Duration::from_secs(5),
+            max_db_connections: 0,
+            max_user_connections: 0,
+            server_reset_query: "DISCARD ALL".to_string(),
+            server_reset_query_always: false,
+            server_check_query: String::new(),
+            server_check_delay: Duration::from_secs(30),
+            server_lifetime: Duration::from_secs(3600),
+            server_idle_timeout: Duration::from_secs(600),
+            server_connect_timeout: Duration::from_secs(15),
+            server_login_retry: Duration::from_secs(15),
+            query_timeout: Duration::ZERO,
+            query_wait_timeout: Duration::from_secs(120),
+            client_idle_timeout: Duration::ZERO,
+            client_login_timeout: Duration::from_secs(60),
+            idle_transaction_timeout: Duration::ZERO,
+            ignore_startup_parameters: Vec::new(),
+            application_name_add_host: false,
+            logfile: None,
+            pidfile: None,
+            log_connections: true,
+            log_disconnections: true,
+            log_pooler_errors: true,
+            verbose: 0,
+            pkt_buf: 4096,
+            max_packet_size: 2147483647,
+            tcp_keepalive: true,
+            tcp_keepcnt: 0,
+            tcp_keepidle: 0,
+            tcp_keepintvl: 0,
+            tcp_user_timeout: 0,
+            admin_users: Vec::new(),
+            stats_users: Vec::new(),
+            user: None,
+        }
+    }
+}
+
+/// One `[databases]` entry. `None` means "not given, use the general default".
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DatabaseDef {
+    /// The name clients connect to (`*` for the fallback entry).
+    pub name: String,
+    /// `host`: hostname, IP, or a unix socket directory (starts with `/`).
+    /// `None` = unix socket in the default dir, as libpq does.
+    pub host: Option<String>,
+    pub port: u16,
+    /// Real database name on the server; `None` = same as `name`
+    /// (for `*`: the name the client asked for).
+    pub dbname: Option<String>,
+    /// Forced server user/password.
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub auth_user: Option<String>,
+    pub pool_size: Option<usize>,
+    pub min_pool_size: Option<usize>,
+    pub reserve_pool_size: Option<usize>,
+    pub pool_mode: Option<PoolMode>,
+    pub max_db_connections: Option<usize>,
+    pub connect_query: Option<String>,
+    pub client_encoding: Option<String>,
+    pub datestyle: Option<String>,
+    pub timezone: Option<String>,
+    pub application_name: Option<String>,
+    pub server_lifetime: Option<Duration>,
+    pub query_wait_timeout: Option<Duration>,
+}
+
+/// One `[users]` entry.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct UserDef {
+    pub name: String,
+    pub pool_mode: Option<PoolMode>,
+    pub pool_size: Option<usize>,
+    pub reserve_pool_size: Option<usize>,
+    pub max_user_connections: Option<usize>,
+    pub query_timeout: Option<Duration>,
+    pub query_wait_timeout: Option<Duration>,
+    pub idle_transaction_timeout: Option<Duration>,
+    pub client_idle_timeout: Option<Duration>,
+}
+
+/// A whole configuration, as read from one ini file and its `%include`s.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Config {
+    pub general: GeneralSettings,
+    pub databases: BTreeMap<String, DatabaseDef>,
+    pub users: BTreeMap<String, UserDef>,
+    /// The main file, as given on the command line.
+    pub source: PathBuf,
+}
+
+impl Config {
+    /// The entry for a client-requested database name, falling back to `*`.
+    pub fn database(&self, name: &str) -> Option<&DatabaseDef> {
+        self.databases.get(name).or_else(|| self.databases.get("*"))
+    }
+}

@@ -1,0 +1,286 @@
+//! The `[pgbouncer]` section: every supported key, the not-yet list, unknown
+//! keys and invalid values.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{messages, parse_err, parse_ok};
+use crate::general::{apply, Applied};
+use crate::{
+    describe_supported_keys, parse_str, AuthType, ConfigError, GeneralSettings, PoolMode,
+    NOT_YET_IMPLEMENTED, SUPPORTED_KEYS,
+};
+
+/// A valid, non-default value for every supported key.
+const SAMPLE_VALUES: &[(&str, &str)] = &[
+    ("admin_users", "admin, root"),
+    ("application_name_add_host", "1"),
+    ("auth_file", "/etc/pgbouncer/userlist.txt"),
+    (
+        "auth_query",
+        "SELECT usename, passwd FROM pg_shadow WHERE usename=$1",
+    ),
+    ("auth_type", "scram-sha-256"),
+    ("auth_user", "pgbouncer"),
+    ("client_idle_timeout", "300"),
+    ("client_login_timeout", "30"),
+    ("default_pool_size", "25"),
+    ("idle_transaction_timeout", "10"),
+    ("ignore_startup_parameters", "extra_float_digits, Options"),
+    ("listen_addr", "127.0.0.1, ::1"),
+    ("listen_port", "6433"),
+    ("log_connections", "0"),
+    ("log_disconnections", "0"),
+    ("log_pooler_errors", "0"),
+    ("logfile", "/var/log/pgbouncer.log"),
+    ("max_client_conn", "1000"),
+    ("max_db_connections", "50"),
+    ("max_packet_size", "1048576"),
+    ("max_user_connections", "40"),
+    ("min_pool_size", "2"),
+    ("pidfile", "/run/pgbouncer.pid"),
+    ("pkt_buf", "8192"),
+    ("pool_mode", "transaction"),
+    ("query_timeout", "60"),
+    ("query_wait_timeout", "30"),
+    ("reserve_pool_size", "5"),
+    ("reserve_pool_timeout", "2.5"),
+    ("server_check_delay", "10"),
+    ("server_check_query", "select 1"),
+    ("server_connect_timeout", "5"),
+    ("server_idle_timeout", "60"),
+    ("server_lifetime", "1800"),
+    ("server_login_retry", "1"),
+    ("server_reset_query", "DEALLOCATE ALL"),
+    ("server_reset_query_always", "1"),
+    ("stats_users", "stats"),
+    ("tcp_keepalive", "0"),
+    ("tcp_keepcnt", "5"),
+    ("tcp_keepidle", "30"),
+    ("tcp_keepintvl", "10"),
+    ("tcp_user_timeout", "15000"),
+    ("unix_socket_dir", "/var/run/postgresql"),
+    ("unix_socket_mode", "0700"),
+    ("user", "postgres"),
+    ("verbose", "2"),
+];
+
+#[test]
+fn every_supported_key_parses_and_changes_its_setting() {
+    assert_eq!(SAMPLE_VALUES.len(), SUPPORTED_KEYS.len());
+    for (key, value) in SAMPLE_VALUES {
+        assert!(
+            SUPPORTED_KEYS.contains(key),
+            "{key} missing from SUPPORTED_KEYS"
+        );
+        let mut g = GeneralSettings::default();
+        assert_eq!(apply(&mut g, key, value), Ok(Applied::Set), "{key}");
+        assert_ne!(
+            g,
+            GeneralSettings::default(),
+            "{key} = {value} changed nothing"
+        );
+    }
+}
+
+#[test]
+fn a_full_section_fills_the_settings() {
+    let text: String = std::iter::once("[pgbouncer]\n".to_string())
+        .chain(SAMPLE_VALUES.iter().map(|(k, v)| format!("{k} = {v}\n")))
+        .collect();
+    let (config, warnings) = parse_ok(&text);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let g = &config.general;
+    assert_eq!(g.listen_addr, vec!["127.0.0.1", "::1"]);
+    assert_eq!(g.listen_port, 6433);
+    assert_eq!(g.unix_socket_dir, "/var/run/postgresql");
+    assert_eq!(g.unix_socket_mode, 0o700);
+    assert_eq!(g.auth_type, AuthType::ScramSha256);
+    assert_eq!(
+        g.auth_file,
+        Some(PathBuf::from("/etc/pgbouncer/userlist.txt"))
+    );
+    assert_eq!(g.auth_user.as_deref(), Some("pgbouncer"));
+    assert_eq!(g.pool_mode, PoolMode::Transaction);
+    assert_eq!(g.max_client_conn, 1000);
+    assert_eq!(g.reserve_pool_timeout, Duration::from_millis(2500));
+    assert_eq!(g.server_lifetime, Duration::from_secs(1800));
+    assert_eq!(
+        g.ignore_startup_parameters,
+        vec!["extra_float_digits", "options"]
+    );
+    assert!(g.application_name_add_host);
+    assert!(!g.log_connections);
+    assert!(!g.tcp_keepalive);
+    assert_eq!(g.tcp_user_timeout, 15000);
+    assert_eq!(g.verbose, 2);
+    assert_eq!(g.admin_users, vec!["admin", "root"]);
+    assert_eq!(g.stats_users, vec!["stats"]);
+    assert_eq!(g.user.as_deref(), Some("postgres"));
+    assert_eq!(g.pidfile, Some(PathBuf::from("/run/pgbouncer.pid")));
+}
+
+#[test]
+fn unset_keys_keep_pgbouncer_defaults() {
+    let (config, _) = parse_ok("[pgbouncer]\nlisten_port = 6432\n");
+    let g = &config.general;
+    assert_eq!(g.pool_mode, PoolMode::Session);
+    assert_eq!(g.auth_type, AuthType::Md5);
+    assert_eq!(g.max_client_conn, 100);
+    assert_eq!(g.default_pool_size, 20);
+    assert_eq!(g.query_wait_timeout, Duration::from_secs(120));
+    assert_eq!(g.server_reset_query, "DISCARD ALL");
+    assert_eq!(g.unix_socket_dir, "/tmp");
+    assert!(g.listen_addr.is_empty());
+}
+
+#[test]
+fn keys_are_case_insensitive() {
+    let (config, warnings) = parse_ok("[pgbouncer]\nPool_Mode = Transaction\nLISTEN_ADDR = *\n");
+    assert_eq!(config.general.pool_mode, PoolMode::Transaction);
+    assert_eq!(config.general.listen_addr, vec!["*"]);
+    assert!(warnings.is_empty());
+}
+
+#[test]
+fn empty_path_and_name_values_mean_not_set() {
+    let (config, _) = parse_ok(
+        "[pgbouncer]\nlogfile =\npidfile = \nauth_file=\nauth_user =\nuser =\nunix_socket_dir =\n",
+    );
+    let g = &config.general;
+    assert_eq!(
+        (g.logfile.clone(), g.pidfile.clone(), g.auth_file.clone()),
+        (None, None, None)
+    );
+    assert_eq!((g.auth_user.clone(), g.user.clone()), (None, None));
+    assert_eq!(g.unix_socket_dir, "");
+}
+
+#[test]
+fn relative_auth_file_is_kept_as_written() {
+    let (config, _) = parse_ok("[pgbouncer]\nauth_file = userlist.txt\n");
+    assert_eq!(
+        config.general.auth_file.as_deref(),
+        Some(Path::new("userlist.txt"))
+    );
+}
+
+#[test]
+fn every_auth_type_is_accepted_in_any_case() {
+    for (text, expected) in [
+        ("trust", AuthType::Trust),
+        ("any", AuthType::Any),
+        ("plain", AuthType::Plain),
+        ("MD5", AuthType::Md5),
+        ("SCRAM-SHA-256", AuthType::ScramSha256),
+        ("cert", AuthType::Cert),
+        ("hba", AuthType::Hba),
+        ("pam", AuthType::Pam),
+    ] {
+        let (config, _) = parse_ok(&format!("[pgbouncer]\nauth_type = {text}\n"));
+        assert_eq!(config.general.auth_type, expected, "{text}");
+    }
+    let err = parse_err("[pgbouncer]\nauth_type = ldap\n");
+    assert!(
+        err.to_string()
+            .contains("ldap authentication is not supported"),
+        "{err}"
+    );
+}
+
+#[test]
+fn invalid_value_error_names_file_line_key_value_and_reason() {
+    let text = format!("[pgbouncer]\n{}max_client_conn = abc\n", "\n".repeat(10));
+    let err = parse_str(&text, Path::new("/etc/x.ini")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "/etc/x.ini:12: invalid value for max_client_conn: \"abc\" (expected an integer)"
+    );
+    assert_eq!(err.location(), (Path::new("/etc/x.ini"), Some(12)));
+}
+
+#[test]
+fn invalid_values_of_each_kind_are_errors() {
+    for (line, reason_part) in [
+        ("pool_mode = sometimes", "session, transaction or statement"),
+        ("server_lifetime = forever", "number of seconds"),
+        ("query_timeout = -5", "negative"),
+        ("log_connections = maybe", "boolean"),
+        ("listen_port = 70000", "too large"),
+        ("verbose = 1000", "too large"),
+        ("unix_socket_mode = rwx", "octal"),
+        ("default_pool_size = -1", "non-negative"),
+        ("tcp_keepcnt = 1.5", "integer"),
+    ] {
+        let err = parse_err(&format!("[pgbouncer]\n{line}\n"));
+        assert!(
+            matches!(&err, ConfigError::InvalidValue { line: 2, reason, .. } if reason.contains(reason_part)),
+            "{line}: {err}"
+        );
+    }
+}
+
+#[test]
+fn unknown_keys_are_warnings_naming_key_and_line() {
+    let (config, warnings) = parse_ok("[pgbouncer]\nfrobnicate = 3\nlisten_port = 7777\n");
+    assert_eq!(config.general.listen_port, 7777);
+    assert_eq!(warnings.len(), 1);
+    assert_eq!(warnings[0].line, 2);
+    assert!(warnings[0].message.contains("\"frobnicate\""));
+}
+
+#[test]
+fn a_misspelt_key_gets_a_suggestion() {
+    let (_, warnings) = parse_ok("[pgbouncer]\nmax_client_con = 10\n");
+    assert!(
+        warnings[0]
+            .message
+            .contains("did you mean max_client_conn?"),
+        "{}",
+        warnings[0]
+    );
+}
+
+#[test]
+fn not_yet_implemented_keys_are_accepted_with_a_softer_warning() {
+    let (config, warnings) = parse_ok(
+        "[pgbouncer]\nmax_prepared_statements = 100\nclient_tls_sslmode = require\nstats_period = 60\n",
+    );
+    assert_eq!(config.general, GeneralSettings::default());
+    let msgs = messages(&warnings);
+    assert_eq!(msgs.len(), 3);
+    assert!(
+        msgs.iter()
+            .all(|m| m.contains("accepted but not implemented yet")),
+        "{msgs:?}"
+    );
+    assert!(msgs[0].starts_with("max_prepared_statements"));
+}
+
+#[test]
+fn every_not_yet_implemented_key_is_recognised() {
+    for key in NOT_YET_IMPLEMENTED {
+        let mut g = GeneralSettings::default();
+        assert_eq!(
+            apply(&mut g, key, "whatever"),
+            Ok(Applied::NotYetImplemented),
+            "{key}"
+        );
+    }
+}
+
+#[test]
+fn supported_and_not_yet_lists_are_sorted_and_disjoint() {
+    let (supported, not_yet) = describe_supported_keys();
+    assert!(
+        supported.windows(2).all(|w| w[0] < w[1]),
+        "supported not sorted/unique"
+    );
+    assert!(
+        not_yet.windows(2).all(|w| w[0] < w[1]),
+        "not_yet not sorted/unique"
+    );
+    for key in supported {
+        assert!(!not_yet.contains(key), "{key} in both lists");
+    }
+}

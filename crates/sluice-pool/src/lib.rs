@@ -1,0 +1,16 @@
+//! Pools of PostgreSQL server connections, one per (database, user): login
+//! to servers, limits, a FIFO wait queue, lifetimes and idle timeouts, the
+//! reserve pool. Knows nothing of clients.
+
+pub mod error;
+pub mod limits;
+pub mod login;
+pub mod pool;
+pub mod server;
+pub mod stream;
+
+pub use error::PoolError;
+pub use limits::Limit;
+pub use pool::{Pool, PoolKey, PoolSettings, PooledConn};
+pub use server::{ServerConn, ServerSecret};
+pub use stream::{ServerAddr, ServerStream};

@@ -1,0 +1,141 @@
+//! Opening a server connection: connect, StartupMessage, authentication
+//! (cleartext, md5, SCRAM-SHA-256), ParameterStatus and BackendKeyData.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use sluice_auth::{md5_client_response, md5_response_from_secret, ScramClient};
+use sluice_protocol::backend::{self, AuthRequest};
+use sluice_protocol::builders;
+
+use crate::server::{ServerConn, ServerSecret};
+use crate::stream::{ServerAddr, ServerStream};
+use crate::PoolError;
+
+/// Everything needed to log in to a server.
+#[derive(Debug, Clone)]
+pub struct LoginParams {
+    pub addr: ServerAddr,
+    pub user: String,
+    pub database: String,
+    pub secret: Option<ServerSecret>,
+    /// Extra startup parameters (client_encoding, datestyle, …).
+    pub startup: Vec<(String, String)>,
+    pub max_packet_size: usize,
+}
+
+pub async fn login(p: &LoginParams, id: u64) -> Result<ServerConn, PoolError> {
+    let stream = ServerStream::connect(&p.addr).await?;
+    let now = Instant::now();
+    let mut conn = ServerConn {
+        id,
+        stream,
+        read_buf: BytesMut::with_capacity(8192),
+        addr: p.addr.clone(),
+        params: HashMap::new(),
+        applied: HashMap::new(),
+        backend_pid: 0,
+        backend_key: 0,
+        created: now,
+        last_used: now,
+        last_client: 0,
+        max_packet_size: p.max_packet_size,
+    };
+    let mut startup: Vec<(&str, &str)> = vec![("user", &p.user), ("database", &p.database)];
+    for (k, v) in &p.startup {
+        startup.push((k, v));
+    }
+    conn.write_all(&builders::startup_message(&startup)).await?;
+
+    let mut scram: Option<ScramClient> = None;
+    loop {
+        let m = conn.read_message().await?;
+        match m.tag() {
+            backend::AUTHENTICATION => {
+                let mut out = BytesMut::new();
+                match backend::auth_request(m.body())? {
+                    AuthRequest::Ok => continue,
+                    AuthRequest::Cleartext => match &p.secret {
+                        Some(ServerSecret::Plain(pw)) => builders::put_password(&mut out, pw),
+                        _ => return Err(no_password(p, "cleartext")),
+                    },
+                    AuthRequest::Md5 { salt } => {
+                        let resp = match &p.secret {
+                            Some(ServerSecret::Plain(pw)) => md5_client_response(&p.user, pw, salt),
+                            Some(ServerSecret::Md5(s)) => md5_response_from_secret(s, salt),
+                            _ => return Err(no_password(p, "md5")),
+                        };
+                        builders::put_password(&mut out, &resp);
+                    }
+                    AuthRequest::Sasl { mechanisms } => {
+                        if !mechanisms.contains(&"SCRAM-SHA-256") {
+                            return Err(PoolError::Auth(format!(
+                                "server offers unsupported SASL mechanisms {mechanisms:?}"
+                            )));
+                        }
+                        let mut c = match &p.secret {
+                            Some(ServerSecret::Plain(pw)) => ScramClient::from_password(pw),
+                            Some(ServerSecret::Scram {
+                                secret,
+                                client_key: Some(key),
+                            }) => ScramClient::from_client_key(*key, secret),
+                            _ => return Err(no_password(p, "SCRAM-SHA-256")),
+                        };
+                        let first = c.client_first();
+                        builders::put_sasl_initial_response(&mut out, "SCRAM-SHA-256", &first);
+                        scram = Some(c);
+                    }
+                    AuthRequest::SaslContinue { data } => {
+                        let c = scram.as_mut().ok_or_else(|| {
+                            PoolError::Auth("unexpected SASL continue".to_string())
+                        })?;
+                        let fin = c
+                            .handle_server_first(data)
+                            .map_err(|e| PoolError::Auth(format!("SCRAM: {e}")))?;
+                        builders::put_sasl_response(&mut out, &fin);
+                    }
+                    AuthRequest::SaslFinal { data } => {
+                        let c = scram
+                            .as_mut()
+                            .ok_or_else(|| PoolError::Auth("unexpected SASL final".to_string()))?;
+                        c.handle_server_final(data)
+                            .map_err(|e| PoolError::Auth(format!("SCRAM: {e}")))?;
+                        continue;
+                    }
+                    AuthRequest::Other(n) => {
+                        return Err(PoolError::Auth(format!(
+                            "server asks for unsupported authentication method {n}"
+                        )))
+                    }
+                }
+                conn.write_all(&out).await?;
+            }
+            backend::PARAMETER_STATUS => conn.note_parameter(&m),
+            backend::BACKEND_KEY_DATA => {
+                let (pid, key) = backend::backend_key_data(m.body())?;
+                conn.backend_pid = pid;
+                conn.backend_key = key;
+            }
+            backend::ERROR_RESPONSE => {
+                let f = backend::error_fields(m.body())?;
+                return Err(PoolError::Refused {
+                    severity: f.severity,
+                    code: f.code,
+                    message: f.message,
+                });
+            }
+            backend::READY_FOR_QUERY => return Ok(conn),
+            // NoticeResponse, NegotiateProtocolVersion: nothing to do.
+            _ => {}
+        }
+    }
+}
+
+fn no_password(p: &LoginParams, method: &str) -> PoolError {
+    PoolError::Auth(format!(
+        "server at {} asks for {method} authentication for user \"{}\" but no usable password is configured",
+        p.addr.describe(),
+        p.user
+    ))
+}

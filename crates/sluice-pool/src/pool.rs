@@ -1,0 +1,568 @@
+//! One pool of server connections for a (database, user) pair: idle list
+//! (LIFO, the warmest server first), a FIFO queue of waiting clients, the
+//! size limits, and the guard that gives a lent server back.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use crate::login::{login, LoginParams};
+use crate::server::ServerConn;
+use crate::{Limit, PoolError};
+
+/// A server's ParameterStatus set, sorted by name.
+pub type ServerParams = Arc<Vec<(String, String)>>;
+
+static NEXT_SERVER_ID: AtomicU64 = AtomicU64::new(1);
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PoolKey {
+    pub database: String,
+    pub user: String,
+}
+
+/// A pool's settings; replaced as a whole on reload.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub login: LoginParams,
+    pub pool_size: usize,
+    pub min_pool_size: usize,
+    pub reserve_pool_size: usize,
+    pub reserve_pool_timeout: Duration,
+    pub server_lifetime: Duration,
+    pub server_idle_timeout: Duration,
+    pub server_connect_timeout: Duration,
+    pub server_login_retry: Duration,
+    pub server_check_delay: Duration,
+    pub server_check_query: String,
+    pub connect_query: Option<String>,
+}
+
+enum Grant {
+    Conn(Box<ServerConn>),
+    /// Room freed up: the waiter may open a new connection.
+    Permit,
+}
+
+struct Waiter {
+    id: u64,
+    tx: oneshot::Sender<Grant>,
+}
+
+#[derive(Default)]
+struct State {
+    idle: VecDeque<ServerConn>,
+    /// Servers that exist or are being opened: idle + lent + connecting.
+    total: usize,
+    /// How many of `total` are beyond pool_size (reserve).
+    waiters: VecDeque<Waiter>,
+    next_waiter: u64,
+    last_login_error: Option<(Instant, String)>,
+    closed: bool,
+}
+
+pub struct Pool {
+    pub key: PoolKey,
+    settings: RwLock<Arc<PoolSettings>>,
+    state: Mutex<State>,
+    db_limit: Arc<Limit>,
+    user_limit: Arc<Limit>,
+    /// ParameterStatus set of the last server login, shown to new clients.
+    server_params: Mutex<Option<ServerParams>>,
+}
+
+enum Step {
+    Got(Box<ServerConn>),
+    Connect,
+    Wait(u64, oneshot::Receiver<Grant>),
+}
+
+impl Pool {
+    pub fn new(
+        key: PoolKey,
+        settings: PoolSettings,
+        db_limit: Arc<Limit>,
+        user_limit: Arc<Limit>,
+    ) -> Arc<Pool> {
+        Arc::new(Pool {
+            key,
+            settings: RwLock::new(Arc::new(settings)),
+            state: Mutex::new(State::default()),
+            db_limit,
+            user_limit,
+            server_params: Mutex::new(None),
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn settings(&self) -> Arc<PoolSettings> {
+        self.settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn set_settings(&self, s: PoolSettings) {
+        *self.settings.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(s);
+    }
+
+    /// Updates the login secret (e.g. with a SCRAM ClientKey learned from a client).
+    pub fn update_login(&self, f: impl FnOnce(&mut LoginParams)) {
+        let mut w = self.settings.write().unwrap_or_else(|e| e.into_inner());
+        let mut s = (**w).clone();
+        f(&mut s.login);
+        *w = Arc::new(s);
+    }
+
+    /// (total, idle, waiting) for stats and tests.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let st = self.state();
+        (st.total, st.idle.len(), st.waiters.len())
+    }
+
+    pub fn server_params(&self) -> Option<ServerParams> {
+        self.server_params
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn last_login_error(&self) -> Option<(Instant, String)> {
+        self.state().last_login_error.clone()
+    }
+
+    /// Tries to take one more server slot within pool_size (+ reserve when
+    /// `reserve`) and the database/user limits.
+    fn try_grow(&self, st: &mut State, s: &PoolSettings, reserve: bool) -> bool {
+        let cap = s.pool_size + if reserve { s.reserve_pool_size } else { 0 };
+        if st.total >= cap {
+            return false;
+        }
+        if !self.db_limit.try_acquire() {
+            return false;
+        }
+        if !self.user_limit.try_acquire() {
+            self.db_limit.release();
+            return false;
+        }
+        st.total += 1;
+        true
+    }
+
+    /// Gives one server slot back and passes the room to a waiter.
+    fn shrink(&self, st: &mut State) {
+        st.total = st.total.saturating_sub(1);
+        self.db_limit.release();
+        self.user_limit.release();
+        let s = self.settings();
+        if !st.waiters.is_empty() && self.try_grow(st, &s, false) {
+            let mut granted = false;
+            while let Some(w) = st.waiters.pop_front() {
+                if w.tx.send(Grant::Permit).is_ok() {
+                    granted = true;
+                    break;
+                }
+            }
+            if !granted {
+                st.total -= 1;
+                self.db_limit.release();
+                self.user_limit.release();
+            }
+        }
+    }
+
+    /// Lends a server, waiting in FIFO order up to `wait_timeout`
+    /// (zero = forever).
+    pub async fn acquire(
+        self: &Arc<Self>,
+        wait_timeout: Duration,
+    ) -> Result<PooledConn, PoolError> {
+        let start = Instant::now();
+        let deadline = (!wait_timeout.is_zero()).then(|| start + wait_timeout);
+        loop {
+            let s = self.settings();
+            let step = {
+                let mut st = self.state();
+                if st.closed {
+                    return Err(PoolError::PoolClosed);
+                }
+                let mut got = None;
+                while let Some(c) = st.idle.pop_back() {
+                    if expired(&c, &s) {
+                        c.terminate();
+                        self.shrink(&mut st);
+                        continue;
+                    }
+                    got = Some(c);
+                    break;
+                }
+                match got {
+                    Some(c) => Step::Got(Box::new(c)),
+                    None if st.waiters.is_empty() && self.try_grow(&mut st, &s, false) => {
+                        Step::Connect
+                    }
+                    None => {
+                        let (tx, rx) = oneshot::channel();
+                        st.next_waiter += 1;
+                        let id = st.next_waiter;
+                        st.waiters.push_back(Waiter { id, tx });
+                        Step::Wait(id, rx)
+                    }
+                }
+            };
+            let conn = match step {
+                Step::Got(c) => self.checked(*c, &s).await,
+                Step::Connect => Some(self.open_reserved(&s).await?),
+                Step::Wait(id, rx) => {
+                    let mut guard = WaitGuard {
+                        pool: self,
+                        id,
+                        rx: Some(rx),
+                    };
+                    match guard.wait(start, deadline, &s).await? {
+                        Grant::Conn(c) => self.checked(*c, &s).await,
+                        Grant::Permit => Some(self.open_reserved(&s).await?),
+                    }
+                }
+            };
+            if let Some(c) = conn {
+                return Ok(PooledConn {
+                    conn: Some(c),
+                    pool: self.clone(),
+                });
+            }
+        }
+    }
+
+    /// A server from the idle list, if it is still good; a bad one is closed
+    /// (and its slot freed) and `None` says "try again".
+    async fn checked(&self, mut c: ServerConn, s: &PoolSettings) -> Option<ServerConn> {
+        let mut ok = c.looks_alive();
+        if ok && !s.server_check_delay.is_zero() && c.last_used.elapsed() >= s.server_check_delay {
+            let q = if s.server_check_query.is_empty() {
+                ""
+            } else {
+                &s.server_check_query
+            };
+            ok = tokio::time::timeout(
+                s.server_connect_timeout.max(Duration::from_secs(1)),
+                c.run_silent(q),
+            )
+            .await
+            .map(|r| r.is_ok())
+            .unwrap_or(false);
+        }
+        if ok {
+            Some(c)
+        } else {
+            tracing::debug!(server = c.id, "closing dead idle server connection");
+            c.terminate();
+            let mut st = self.state();
+            self.shrink(&mut st);
+            None
+        }
+    }
+
+    /// Opens a server for a slot already counted in `total`.
+    async fn open_reserved(&self, s: &PoolSettings) -> Result<ServerConn, PoolError> {
+        let mut slot = SlotGuard {
+            pool: self,
+            armed: true,
+        };
+        let r = self.open(s).await;
+        match r {
+            Ok(c) => {
+                slot.armed = false;
+                Ok(c)
+            }
+            Err(e) => {
+                self.state().last_login_error = Some((Instant::now(), e.to_string()));
+                Err(e)
+            }
+        }
+    }
+
+    async fn open(&self, s: &PoolSettings) -> Result<ServerConn, PoolError> {
+        let id = NEXT_SERVER_ID.fetch_add(1, Ordering::Relaxed);
+        let fut = async {
+            let mut c = login(&s.login, id).await?;
+            if let Some(q) = &s.connect_query {
+                c.run_silent(q).await?;
+            }
+            Ok::<_, PoolError>(c)
+        };
+        let c = if s.server_connect_timeout.is_zero() {
+            fut.await?
+        } else {
+            tokio::time::timeout(s.server_connect_timeout, fut)
+                .await
+                .map_err(|_| PoolError::ConnectTimeout)??
+        };
+        let mut params: Vec<(String, String)> = c
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        params.sort();
+        *self.server_params.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(params));
+        self.state().last_login_error = None;
+        tracing::debug!(server = id, db = %self.key.database, user = %self.key.user, "new server connection");
+        Ok(c)
+    }
+
+    /// Takes back a server in a clean, idle state.
+    fn put_back(&self, mut c: ServerConn) {
+        let s = self.settings();
+        let mut st = self.state();
+        if st.closed || expired(&c, &s) {
+            c.terminate();
+            self.shrink(&mut st);
+            return;
+        }
+        c.last_used = Instant::now();
+        while let Some(w) = st.waiters.pop_front() {
+            match w.tx.send(Grant::Conn(Box::new(c))) {
+                Ok(()) => return,
+                Err(Grant::Conn(back)) => c = *back,
+                Err(Grant::Permit) => return,
+            }
+        }
+        st.idle.push_back(c);
+    }
+
+    /// Closes a server that cannot be reused.
+    fn discard(&self, c: ServerConn) {
+        c.terminate();
+        let mut st = self.state();
+        self.shrink(&mut st);
+    }
+
+    /// Periodic upkeep: close servers idle too long or past their lifetime
+    /// (down to min_pool_size for idleness), drop dead idle ones, and open
+    /// servers up to min_pool_size.
+    pub async fn maintain(self: &Arc<Self>) {
+        let s = self.settings();
+        let to_open = {
+            let mut st = self.state();
+            let mut keep = VecDeque::with_capacity(st.idle.len());
+            let mut closed = 0;
+            while let Some(mut c) = st.idle.pop_front() {
+                let idle_too_long = !s.server_idle_timeout.is_zero()
+                    && c.last_used.elapsed() >= s.server_idle_timeout
+                    && st.total - closed > s.min_pool_size;
+                if expired(&c, &s) || idle_too_long || !c.looks_alive() {
+                    c.terminate();
+                    closed += 1;
+                } else {
+                    keep.push_back(c);
+                }
+            }
+            st.idle = keep;
+            for _ in 0..closed {
+                self.shrink(&mut st);
+            }
+            let retry_wait = st
+                .last_login_error
+                .as_ref()
+                .map(|(t, _)| t.elapsed() < s.server_login_retry)
+                .unwrap_or(false);
+            let mut n = 0;
+            if !st.closed && !retry_wait {
+                while st.total < s.min_pool_size && self.try_grow(&mut st, &s, false) {
+                    n += 1;
+                }
+            }
+            n
+        };
+        for _ in 0..to_open {
+            match self.open_reserved(&s).await {
+                Ok(c) => self.put_back(c),
+                Err(e) => {
+                    tracing::warn!(db = %self.key.database, user = %self.key.user, "min_pool_size connect failed: {e}");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Closes idle servers now and every server when it comes back.
+    pub fn close(&self) {
+        let mut st = self.state();
+        st.closed = true;
+        while let Some(c) = st.idle.pop_front() {
+            c.terminate();
+            self.shrink(&mut st);
+        }
+        st.waiters.clear();
+    }
+
+    /// Closes all idle servers (lent ones close when given back if `closed`).
+    pub fn drop_idle(&self) {
+        let mut st = self.state();
+        while let Some(c) = st.idle.pop_front() {
+            c.terminate();
+            self.shrink(&mut st);
+        }
+    }
+}
+
+fn expired(c: &ServerConn, s: &PoolSettings) -> bool {
+    !s.server_lifetime.is_zero() && c.created.elapsed() >= s.server_lifetime
+}
+
+/// Frees a counted slot if opening the server is abandoned or fails.
+struct SlotGuard<'a> {
+    pool: &'a Pool,
+    armed: bool,
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut st = self.pool.state();
+            self.pool.shrink(&mut st);
+        }
+    }
+}
+
+/// A place in the wait queue; leaving it (timeout, client gone) removes it
+/// and hands on whatever was granted meanwhile.
+struct WaitGuard<'a> {
+    pool: &'a Pool,
+    id: u64,
+    rx: Option<oneshot::Receiver<Grant>>,
+}
+
+impl WaitGuard<'_> {
+    async fn wait(
+        &mut self,
+        start: Instant,
+        deadline: Option<Instant>,
+        s: &PoolSettings,
+    ) -> Result<Grant, PoolError> {
+        let reserve_at = (s.reserve_pool_size > 0).then(|| start + s.reserve_pool_timeout);
+        let limited = self.pool.db_limit.max() > 0 || self.pool.user_limit.max() > 0;
+        loop {
+            let mut wake = deadline;
+            if let Some(r) = reserve_at {
+                let r = r.max(Instant::now() + Duration::from_millis(50));
+                wake = Some(wake.map_or(r, |w| w.min(r)));
+            }
+            if limited {
+                let t = Instant::now() + Duration::from_millis(100);
+                wake = Some(wake.map_or(t, |w| w.min(t)));
+            }
+            let Some(rx) = self.rx.as_mut() else {
+                return Err(PoolError::PoolClosed);
+            };
+            let got = match wake {
+                Some(w) => tokio::time::timeout_at(w.into(), rx).await.ok(),
+                None => Some(rx.await),
+            };
+            match got {
+                Some(Ok(g)) => {
+                    self.rx = None;
+                    return Ok(g);
+                }
+                Some(Err(_)) => {
+                    self.rx = None;
+                    return Err(PoolError::PoolClosed);
+                }
+                None => {}
+            }
+            // Woken by time: out of time, or may we grow (reserve, limits)?
+            let now = Instant::now();
+            let timed_out = deadline.is_some_and(|d| now >= d);
+            let use_reserve = reserve_at.is_some_and(|r| now >= r);
+            let mut st = self.pool.state();
+            let pos = st.waiters.iter().position(|w| w.id == self.id);
+            let Some(pos) = pos else {
+                drop(st);
+                continue; // granted meanwhile; the receive above gets it
+            };
+            if timed_out {
+                st.waiters.remove(pos);
+                return Err(PoolError::WaitTimeout);
+            }
+            if pos == 0 && self.pool.try_grow(&mut st, s, use_reserve) {
+                st.waiters.remove(pos);
+                self.rx = None;
+                return Ok(Grant::Permit);
+            }
+        }
+    }
+}
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        let Some(mut rx) = self.rx.take() else { return };
+        let mut st = self.pool.state();
+        if let Some(pos) = st.waiters.iter().position(|w| w.id == self.id) {
+            st.waiters.remove(pos);
+            return;
+        }
+        drop(st);
+        match rx.try_recv() {
+            Ok(Grant::Conn(c)) => self.pool.put_back(*c),
+            Ok(Grant::Permit) => {
+                let mut st = self.pool.state();
+                self.pool.shrink(&mut st);
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// A server lent to a client. Give it back with [`PooledConn::release`]
+/// when clean; dropping it any other way closes the server.
+pub struct PooledConn {
+    conn: Option<ServerConn>,
+    pool: Arc<Pool>,
+}
+
+impl PooledConn {
+    pub fn pool(&self) -> &Arc<Pool> {
+        &self.pool
+    }
+
+    /// Returns a clean server (idle, nothing owed) to the pool.
+    pub fn release(mut self) {
+        if let Some(c) = self.conn.take() {
+            self.pool.put_back(c);
+        }
+    }
+
+    /// Closes the server (dirty, broken, or past use).
+    pub fn close(mut self) {
+        if let Some(c) = self.conn.take() {
+            self.pool.discard(c);
+        }
+    }
+}
+
+impl std::ops::Deref for PooledConn {
+    type Target = ServerConn;
+    fn deref(&self) -> &ServerConn {
+        self.conn.as_ref().expect("PooledConn used after release")
+    }
+}
+
+impl std::ops::DerefMut for PooledConn {
+    fn deref_mut(&mut self) -> &mut ServerConn {
+        self.conn.as_mut().expect("PooledConn used after release")
+    }
+}
+
+impl Drop for PooledConn {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            self.pool.discard(c);
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! One live connection to a PostgreSQL server, with what we know of its
+//! session: reported parameters, the settings we applied, its cancel key.
+
+use std::collections::HashMap;
+use std::io;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use sluice_auth::ScramSecret;
+use sluice_protocol::backend;
+use sluice_protocol::framing::take_message;
+use sluice_protocol::Message;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::stream::{ServerAddr, ServerStream};
+use crate::PoolError;
+
+/// What the pooler knows of the password for logging in to a server.
+#[derive(Debug, Clone)]
+pub enum ServerSecret {
+    Plain(String),
+    /// "md5…" as stored in a userlist: enough for md5 server auth.
+    Md5(String),
+    /// A SCRAM secret plus, once a client has logged in with SCRAM, the
+    /// ClientKey recovered from its proof (pass-through).
+    Scram {
+        secret: ScramSecret,
+        client_key: Option<[u8; 32]>,
+    },
+}
+
+#[derive(Debug)]
+pub struct ServerConn {
+    pub id: u64,
+    pub stream: ServerStream,
+    pub read_buf: BytesMut,
+    pub addr: ServerAddr,
+    /// Parameters the server reported (ParameterStatus), kept current.
+    pub params: HashMap<String, String>,
+    /// Settings we SET that the server does not report (e.g. search_path).
+    pub applied: HashMap<String, String>,
+    pub backend_pid: i32,
+    pub backend_key: i32,
+    pub created: Instant,
+    pub last_used: Instant,
+    /// Id of the client that had this server last (0 = none).
+    pub last_client: u64,
+    pub max_packet_size: usize,
+}
+
+impl ServerConn {
+    /// Reads one whole message from the server.
+    pub async fn read_message(&mut self) -> Result<Message, PoolError> {
+        loop {
+            if let Some(m) = take_message(&mut self.read_buf, self.max_packet_size)? {
+                return Ok(m);
+            }
+            if self.read_buf.capacity() - self.read_buf.len() < 1024 {
+                self.read_buf.reserve(8192);
+            }
+            let n = self.stream.read_buf(&mut self.read_buf).await?;
+            if n == 0 {
+                return Err(PoolError::Closed);
+            }
+        }
+    }
+
+    pub async fn write_all(&mut self, data: &[u8]) -> Result<(), PoolError> {
+        self.stream.write_all(data).await?;
+        Ok(())
+    }
+
+    /// Notes a ParameterStatus the server sent.
+    pub fn note_parameter(&mut self, msg: &Message) {
+        if let Ok((k, v)) = backend::parameter_status(msg.body()) {
+            self.params.insert(k.to_string(), v.to_string());
+        }
+    }
+
+    /// Runs a simple query whose results nobody needs (reset, check,
+    /// connect_query, ROLLBACK). Fails on ErrorResponse or if the server
+    /// does not end up idle.
+    pub async fn run_silent(&mut self, sql: &str) -> Result<(), PoolError> {
+        let mut out = BytesMut::new();
+        sluice_protocol::builders::put_query(&mut out, sql);
+        self.write_all(&out).await?;
+        let mut error = None;
+        loop {
+            let m = self.read_message().await?;
+            match m.tag() {
+                backend::ERROR_RESPONSE => {
+                    let f = backend::error_fields(m.body())?;
+                    error = Some(PoolError::Refused {
+                        severity: f.severity,
+                        code: f.code,
+                        message: f.message,
+                    });
+                }
+                backend::PARAMETER_STATUS => self.note_parameter(&m),
+                backend::COPY_IN_RESPONSE
+                | backend::COPY_OUT_RESPONSE
+                | backend::COPY_BOTH_RESPONSE => {
+                    return Err(PoolError::Auth(format!("query {sql:?} started COPY")));
+                }
+                backend::READY_FOR_QUERY => {
+                    let st = backend::ready_for_query(m.body())?;
+                    return match error {
+                        Some(e) => Err(e),
+                        None if st != backend::TxStatus::Idle => Err(PoolError::Auth(format!(
+                            "query {sql:?} left a transaction open"
+                        ))),
+                        None => Ok(()),
+                    };
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// True when an idle server shows no sign of having gone away: nothing to
+    /// read (an idle server only speaks to say it is terminating) and no EOF.
+    pub fn looks_alive(&mut self) -> bool {
+        if !self.read_buf.is_empty() {
+            return false;
+        }
+        let mut probe = [0u8; 1];
+        matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
+    /// Says goodbye without waiting; the socket closes on drop.
+    pub fn terminate(self) {
+        let _ = self.stream.try_write(b"X\0\0\0\x04");
+    }
+}

@@ -1,0 +1,245 @@
+//! One client connection from accept to close: startup, login checks,
+//! authentication, the welcome, then the session loop.
+
+pub mod auth;
+pub mod io;
+pub mod params;
+pub mod session;
+pub mod startup;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use sluice_auth::Secret;
+use sluice_config::AuthType;
+use sluice_pool::ServerSecret;
+use sluice_protocol::builders;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use self::io::ClientIo;
+use self::params::ClientParams;
+use self::session::{Session, Timeouts};
+use self::startup::{read_startup, Handshake};
+use crate::errors::ClientError;
+use crate::shared::Shared;
+
+/// Counts a client connection for max_client_conn while it lives.
+struct ClientSlot(Arc<Shared>);
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        self.0.clients.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Serves one accepted connection to the end.
+pub async fn serve<S>(stream: S, peer: String, shared: Arc<Shared>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let count = shared.clients.fetch_add(1, Ordering::Relaxed) + 1;
+    let _slot = ClientSlot(shared.clone());
+    let cfg = shared.config();
+    let g = &cfg.general;
+    let mut io = ClientIo::new(stream, g.pkt_buf, g.max_packet_size);
+    let login = login(&mut io, &shared, &peer, count);
+    let r = if g.client_login_timeout.is_zero() {
+        login.await
+    } else {
+        match tokio::time::timeout(g.client_login_timeout, login).await {
+            Ok(r) => r,
+            Err(_) => Err(ClientError::fatal("08P01", "client_login_timeout")),
+        }
+    };
+    let info = match r {
+        Ok(Some(i)) => i,
+        Ok(None) => return,
+        Err(e) => {
+            if g.log_pooler_errors && !matches!(e, ClientError::Gone(_)) {
+                tracing::warn!(peer = %peer, "login failed: {e}");
+            }
+            io.send_error(&e).await;
+            return;
+        }
+    };
+    let (log_disc, user, db) = (
+        g.log_disconnections,
+        info.user.clone(),
+        info.database.clone(),
+    );
+    let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let session = Session::new(
+        io,
+        shared.clone(),
+        info.route,
+        info.params,
+        id,
+        info.cancel,
+        info.timeouts,
+        peer.clone(),
+        info.user,
+        info.database,
+    );
+    let r = session.run().await;
+    if log_disc {
+        match r {
+            Ok(()) => {
+                tracing::info!(peer = %peer, db = %db, user = %user, "closing because: client close request")
+            }
+            Err(e) => tracing::info!(peer = %peer, db = %db, user = %user, "closing because: {e}"),
+        }
+    }
+}
+
+/// What a successful login hands to the session.
+struct LoginInfo {
+    route: crate::pools::Route,
+    params: ClientParams,
+    cancel: crate::cancel::CancelHandle,
+    timeouts: Timeouts,
+    user: String,
+    database: String,
+}
+
+/// Startup and authentication. `None` when the connection was a cancel.
+async fn login<S>(
+    io: &mut ClientIo<S>,
+    shared: &Arc<Shared>,
+    peer: &str,
+    count: usize,
+) -> Result<Option<LoginInfo>, ClientError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let startup = match read_startup(io).await? {
+        Handshake::Cancel { pid, key } => {
+            shared.cancel.cancel(pid, key).await;
+            return Ok(None);
+        }
+        Handshake::Login(p) => p,
+    };
+    let cfg = shared.config();
+    let g = &cfg.general;
+    if shared.is_shutting_down() {
+        return Err(ClientError::fatal("08P01", "pooler is shutting down"));
+    }
+    if count > g.max_client_conn {
+        return Err(ClientError::fatal(
+            "08P01",
+            "no more connections allowed (max_client_conn)",
+        ));
+    }
+    let user = match startup.get("user") {
+        Some(u) if !u.is_empty() => u.to_string(),
+        _ => return Err(ClientError::fatal("08P01", "no username supplied")),
+    };
+    let database = startup
+        .get("database")
+        .filter(|d| !d.is_empty())
+        .unwrap_or(&user)
+        .to_string();
+    if user.len() >= 128 {
+        return Err(ClientError::fatal("08P01", "username too long"));
+    }
+    let Some(db) = cfg.database(&database) else {
+        if database == "pgbouncer" || database == "sluice" {
+            return Err(ClientError::fatal(
+                "08P01",
+                "the admin console is not available yet in this version of Sluice",
+            ));
+        }
+        return Err(ClientError::fatal(
+            "08P01",
+            format!("no such database: {database}"),
+        ));
+    };
+    if g.auth_type == AuthType::Any && db.user.is_none() {
+        tracing::error!("auth_type=any requires a forced user (user= in [databases] {database})");
+        return Err(ClientError::fatal("08P01", "bouncer config error"));
+    }
+    let mut params = ClientParams::from_startup(&startup, &g.ignore_startup_parameters)?;
+    if g.application_name_add_host {
+        let app = params.tracked.entry("application_name").or_default();
+        *app = format!("{app} - {peer}");
+    }
+
+    let users = shared.userlist();
+    let secret: Option<&Secret> = users.get(&user);
+    let outcome = auth::authenticate(io, g.auth_type, &user, secret).await?;
+
+    let route = shared.pools.route(&cfg, &users, &database, &user)?;
+    if let (Some(key), Some(Secret::Scram(s))) = (outcome.scram_client_key, secret) {
+        if db.user.is_none() {
+            route.pool.update_login(|l| {
+                if let Some(ServerSecret::Scram { secret, client_key }) = &mut l.secret {
+                    if secret.stored_key == s.stored_key {
+                        *client_key = Some(key);
+                    }
+                }
+            });
+        }
+    }
+    let timeouts = timeouts(&cfg, &user);
+
+    // The server's parameters to show the client: from the pool's last
+    // login, or from a fresh server. Extra startup settings are tried on a
+    // server now, so a bad one fails the login as it would on PostgreSQL.
+    let server_params = match route.pool.server_params() {
+        Some(p) if params.extra.is_empty() => p,
+        _ => {
+            let mut srv = route
+                .pool
+                .acquire(timeouts.query_wait_timeout)
+                .await
+                .map_err(ClientError::from_pool)?;
+            if let Some(sql) = params.sync_sql(&mut srv) {
+                if let Err(e) = srv.run_silent(&sql).await {
+                    srv.release();
+                    return Err(ClientError::from_pool(e));
+                }
+            }
+            srv.release();
+            route
+                .pool
+                .server_params()
+                .ok_or_else(|| ClientError::fatal("08P01", "server login failed"))?
+        }
+    };
+    let welcome = params.welcome(&server_params);
+    builders::put_auth_ok(&mut io.wbuf);
+    for (k, v) in &welcome {
+        builders::put_parameter_status(&mut io.wbuf, k, v);
+    }
+    let cancel = shared.cancel.register();
+    builders::put_backend_key_data(&mut io.wbuf, cancel.slot.pid, cancel.slot.key);
+    builders::put_ready_for_query(&mut io.wbuf, b'I');
+    io.flush().await?;
+    if g.log_connections {
+        tracing::info!(peer = %peer, db = %database, user = %user, mode = route.mode.as_str(), "login");
+    }
+    Ok(Some(LoginInfo {
+        route,
+        params,
+        cancel,
+        timeouts,
+        user,
+        database,
+    }))
+}
+
+fn timeouts(cfg: &sluice_config::Config, user: &str) -> Timeouts {
+    let g = &cfg.general;
+    let u = cfg.users.get(user);
+    Timeouts {
+        query_timeout: u.and_then(|u| u.query_timeout).unwrap_or(g.query_timeout),
+        query_wait_timeout: u
+            .and_then(|u| u.query_wait_timeout)
+            .unwrap_or(g.query_wait_timeout),
+        client_idle_timeout: u
+            .and_then(|u| u.client_idle_timeout)
+            .unwrap_or(g.client_idle_timeout),
+        idle_transaction_timeout: u
+            .and_then(|u| u.idle_transaction_timeout)
+            .unwrap_or(g.idle_transaction_timeout),
+    }
+}

@@ -1,0 +1,83 @@
+//! Errors that end a client session, and how each one is shown to the
+//! client: a PostgreSQL ErrorResponse with PgBouncer's wording and SQLSTATE.
+
+use sluice_pool::PoolError;
+use sluice_protocol::ProtocolError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The client went away or its socket failed: nothing to tell it.
+    #[error("client connection lost: {0}")]
+    Gone(#[from] std::io::Error),
+    #[error("client protocol error: {0}")]
+    Protocol(#[from] ProtocolError),
+    /// A fatal error for the client, in PgBouncer's words.
+    #[error("{message}")]
+    Fatal { code: &'static str, message: String },
+    /// An error the server sent, passed on as it is.
+    #[error("{message}")]
+    Server {
+        severity: String,
+        code: String,
+        message: String,
+    },
+}
+
+impl ClientError {
+    pub fn fatal(code: &'static str, message: impl Into<String>) -> ClientError {
+        ClientError::Fatal {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn protocol_violation(message: impl Into<String>) -> ClientError {
+        ClientError::fatal("08P01", message)
+    }
+
+    /// (severity, SQLSTATE, message) to send, if the client can still hear.
+    pub fn to_wire(&self) -> Option<(String, String, String)> {
+        match self {
+            ClientError::Gone(_) => None,
+            ClientError::Protocol(e) => Some(("FATAL".into(), "08P01".into(), format!("{e}"))),
+            ClientError::Fatal { code, message } => {
+                Some(("FATAL".into(), code.to_string(), message.clone()))
+            }
+            ClientError::Server {
+                severity,
+                code,
+                message,
+            } => Some((severity.clone(), code.clone(), message.clone())),
+        }
+    }
+
+    /// From a pool failure while getting a server for this client.
+    pub fn from_pool(e: PoolError) -> ClientError {
+        match e {
+            PoolError::WaitTimeout => ClientError::fatal("08P01", "query_wait_timeout"),
+            PoolError::Refused {
+                severity,
+                code,
+                message,
+            } => ClientError::Server {
+                severity: if severity == "ERROR" {
+                    "FATAL".into()
+                } else {
+                    severity
+                },
+                code,
+                message,
+            },
+            PoolError::ConnectTimeout => ClientError::fatal("08P01", "server connect timeout"),
+            PoolError::PoolClosed => ClientError::fatal("08P01", "pooler is shutting down"),
+            PoolError::Auth(m) => ClientError::fatal("08P01", format!("server login failed: {m}")),
+            PoolError::Io(e) => {
+                ClientError::fatal("08P01", format!("server connection failed: {e}"))
+            }
+            PoolError::Protocol(e) => {
+                ClientError::fatal("08P01", format!("server protocol error: {e}"))
+            }
+            PoolError::Closed => ClientError::fatal("08P01", "server conn crashed?"),
+        }
+    }
+}

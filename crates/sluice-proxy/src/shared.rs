@@ -1,0 +1,67 @@
+//! State shared by all client tasks: the current configuration and auth
+//! file, the pools, the cancel registry, client counters, shutdown state.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+
+use sluice_auth::Userlist;
+use sluice_config::Config;
+
+use crate::cancel::CancelRegistry;
+use crate::pools::PoolRegistry;
+
+pub struct Shared {
+    config: RwLock<Arc<Config>>,
+    userlist: RwLock<Arc<Userlist>>,
+    pub pools: PoolRegistry,
+    pub cancel: Arc<CancelRegistry>,
+    /// Client connections open now (logged in or logging in).
+    pub clients: AtomicUsize,
+    pub next_client_id: AtomicU64,
+    /// Set by SIGINT/SIGTERM: no new clients, no new transactions.
+    pub shutting_down: AtomicBool,
+}
+
+impl Shared {
+    pub fn new(config: Config, userlist: Userlist) -> Arc<Shared> {
+        Arc::new(Shared {
+            config: RwLock::new(Arc::new(config)),
+            userlist: RwLock::new(Arc::new(userlist)),
+            pools: PoolRegistry::default(),
+            cancel: Arc::new(CancelRegistry::default()),
+            clients: AtomicUsize::new(0),
+            next_client_id: AtomicU64::new(1),
+            shutting_down: AtomicBool::new(false),
+        })
+    }
+
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn userlist(&self) -> Arc<Userlist> {
+        self.userlist
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Installs a new configuration and auth file (RELOAD / SIGHUP); pools
+    /// take the new settings for the servers they open from now on.
+    pub fn reload(&self, config: Config, userlist: Userlist) {
+        self.pools.reconfigure(&config, &userlist);
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+        *self.userlist.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(userlist);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    pub fn client_count(&self) -> usize {
+        self.clients.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,153 @@
+# shellcheck shell=bash
+# Shared helpers for scripts/test and scripts/demo: locate (or install)
+# PostgreSQL and PgBouncer, run commands as the `postgres` OS user when we are
+# root, and small port/logging utilities. Source it; it defines functions only
+# (plus SLUICE_ROOT).
+
+SLUICE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+sluice_say() { printf '%s\n' "$*" >&2; }
+sluice_die() { sluice_say "error: $*"; exit 1; }
+
+# Prints "sudo" when we are not root (and sudo exists), nothing when root.
+sluice_sudo() {
+    if [ "$(id -u)" = 0 ]; then
+        return 0
+    elif command -v sudo >/dev/null 2>&1; then
+        echo sudo
+    else
+        sluice_die "need root or sudo to install packages"
+    fi
+}
+
+# Prints the directory holding initdb: `pg_config --bindir` if it has one,
+# else the newest /usr/lib/postgresql/<version>/bin. Fails if none.
+sluice_find_pg_bin() {
+    local dir
+    if [ -n "${SLUICE_PG_BIN:-}" ] && [ -x "$SLUICE_PG_BIN/initdb" ]; then
+        echo "$SLUICE_PG_BIN"
+        return 0
+    fi
+    if command -v pg_config >/dev/null 2>&1; then
+        dir="$(pg_config --bindir 2>/dev/null || true)"
+        if [ -n "$dir" ] && [ -x "$dir/initdb" ]; then
+            echo "$dir"
+            return 0
+        fi
+    fi
+    dir="$(find /usr/lib/postgresql -mindepth 3 -maxdepth 3 -path '*/bin/initdb' 2>/dev/null |
+        sed 's|/bin/initdb$||; s|.*/||' | sort -V | tail -n 1)"
+    if [ -n "$dir" ]; then
+        echo "/usr/lib/postgresql/$dir/bin"
+        return 0
+    fi
+    return 1
+}
+
+_sluice_apt_updated=0
+
+# apt-get installs packages without letting their services start
+# (policy-rc.d answers 101 "action forbidden" while we install).
+sluice_apt_install() {
+    local sudo policy=/usr/sbin/policy-rc.d made_policy=0 rc=0
+    command -v apt-get >/dev/null 2>&1 ||
+        sluice_die "cannot install $* automatically (no apt-get); install it and retry"
+    sudo="$(sluice_sudo)"
+    if [ ! -e "$policy" ]; then
+        $sudo sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy"
+        made_policy=1
+    fi
+    if [ "$_sluice_apt_updated" = 0 ]; then
+        $sudo apt-get update -qq || rc=$?
+        _sluice_apt_updated=1
+    fi
+    if [ "$rc" = 0 ]; then
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-upgrade --no-install-recommends "$@" ||
+            rc=$?
+    fi
+    if [ "$made_policy" = 1 ]; then
+        $sudo rm -f "$policy"
+    fi
+    [ "$rc" = 0 ] || sluice_die "apt-get install $* failed (exit $rc)"
+}
+
+# Stops the clusters that the Debian package may have created and started;
+# tests and the demo use throwaway clusters only.
+sluice_stop_packaged_clusters() {
+    local sudo ver name
+    command -v pg_lsclusters >/dev/null 2>&1 || return 0
+    sudo="$(sluice_sudo)"
+    pg_lsclusters --no-header 2>/dev/null | while read -r ver name _; do
+        $sudo pg_ctlcluster --force "$ver" "$name" stop >/dev/null 2>&1 || true
+    done
+}
+
+# Makes sure PostgreSQL server binaries, psql and pgbench are available
+# (installing the `postgresql` package if initdb is missing). Exports PG_BIN
+# and SLUICE_PG_BIN (read by sluice-testkit) and appends PG_BIN to PATH.
+sluice_ensure_postgres() {
+    if ! PG_BIN="$(sluice_find_pg_bin)"; then
+        sluice_say "PostgreSQL server binaries not found; installing the postgresql package"
+        sluice_apt_install postgresql
+        sluice_stop_packaged_clusters
+        PG_BIN="$(sluice_find_pg_bin)" || sluice_die "initdb still not found after installing postgresql"
+    fi
+    export PG_BIN SLUICE_PG_BIN="$PG_BIN"
+    export PATH="$PATH:$PG_BIN"
+    local tool
+    for tool in psql pgbench pg_ctl; do
+        command -v "$tool" >/dev/null 2>&1 || sluice_die "$tool not found (looked on PATH and in $PG_BIN)"
+    done
+    if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+        sluice_say "creating the postgres OS user (the server refuses to run as root)"
+        useradd --system --user-group --home-dir /var/lib/postgresql --shell /bin/sh postgres
+    fi
+}
+
+# Installs PgBouncer (for side-by-side tests) if it is missing; exports
+# SLUICE_PGBOUNCER_BIN.
+sluice_ensure_pgbouncer() {
+    local bin
+    bin="$(command -v pgbouncer 2>/dev/null || true)"
+    if [ -z "$bin" ] && [ -x /usr/sbin/pgbouncer ]; then
+        bin=/usr/sbin/pgbouncer
+    fi
+    if [ -z "$bin" ]; then
+        sluice_say "pgbouncer not found; installing the pgbouncer package"
+        sluice_apt_install pgbouncer
+        local sudo
+        sudo="$(sluice_sudo)"
+        $sudo sh -c 'command -v service >/dev/null 2>&1 && service pgbouncer stop' >/dev/null 2>&1 || true
+        bin="$(command -v pgbouncer 2>/dev/null || echo /usr/sbin/pgbouncer)"
+        [ -x "$bin" ] || sluice_die "pgbouncer still not found after installing it"
+    fi
+    export SLUICE_PGBOUNCER_BIN="$bin"
+}
+
+# Runs a command as the `postgres` OS user when we are root (from /, so an
+# unreadable working directory does not matter), as ourselves otherwise.
+sluice_as_pg() {
+    if [ "$(id -u)" != 0 ]; then
+        "$@"
+    elif command -v runuser >/dev/null 2>&1; then
+        (cd / && runuser -u postgres -- "$@")
+    elif command -v setpriv >/dev/null 2>&1; then
+        (cd / && setpriv --reuid=postgres --regid=postgres --init-groups -- "$@")
+    else
+        (cd / && su -s /bin/sh postgres -c "$(printf '%q ' "$@")")
+    fi
+}
+
+# True if something accepts TCP connections on 127.0.0.1:$1.
+sluice_port_in_use() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# Prints the first port from $1 upwards that nothing listens on.
+sluice_first_free_port() {
+    local port="$1"
+    while sluice_port_in_use "$port"; do
+        port=$((port + 1))
+    done
+    echo "$port"
+}

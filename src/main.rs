@@ -1,0 +1,219 @@
+//! The `sluice` binary: PgBouncer's command line, logging, daemon mode,
+//! signals (SIGHUP reload, SIGINT/SIGTERM graceful, SIGQUIT immediate),
+//! and the runtime that runs the proxy.
+
+mod cli;
+mod logging;
+mod process;
+
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_auth::Userlist;
+use sluice_config::Config;
+use sluice_proxy::Shared;
+use tokio::signal::unix::{signal, SignalKind};
+
+fn main() -> ExitCode {
+    let args = match cli::parse(std::env::args().skip(1)) {
+        Ok(cli::Command::Run(a)) => a,
+        Ok(cli::Command::Exit(code)) => return code,
+        Err(msg) => {
+            eprintln!("sluice: {msg}\nTry 'sluice --help' for more information.");
+            return ExitCode::from(1);
+        }
+    };
+    let (config, warnings) = match sluice_config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("FATAL {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let userlist = match load_userlist(&config) {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("FATAL {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if args.daemon {
+        if config.general.logfile.is_none() && !args.quiet {
+            eprintln!("FATAL: daemon mode needs a logfile (set logfile in [pgbouncer]) or -q");
+            return ExitCode::from(1);
+        }
+        if let Err(e) = process::daemonize() {
+            eprintln!("FATAL: could not daemonize: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    let verbosity = config.general.verbose.saturating_add(args.verbose);
+    if let Err(e) = logging::init(
+        config.general.logfile.as_deref(),
+        args.quiet || args.daemon,
+        verbosity,
+    ) {
+        eprintln!("FATAL: cannot open logfile: {e}");
+        return ExitCode::from(1);
+    }
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    if let Some(user) = args.user.as_deref().or(config.general.user.as_deref()) {
+        if let Err(e) = process::switch_user(user) {
+            tracing::error!("could not switch to user {user}: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    let _pidfile = match config
+        .general
+        .pidfile
+        .as_deref()
+        .map(process::PidFile::create)
+        .transpose()
+    {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!("pidfile: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = rt.block_on(run(args.config.clone(), config, userlist));
+    // Client tasks may still hold sockets; do not wait for them.
+    rt.shutdown_timeout(Duration::from_millis(100));
+    code
+}
+
+fn load_userlist(config: &Config) -> Result<Userlist, String> {
+    match &config.general.auth_file {
+        Some(p) => {
+            sluice_auth::load_userlist(p).map_err(|e| format!("auth_file {}: {e}", p.display()))
+        }
+        None => Ok(Userlist::default()),
+    }
+}
+
+async fn run(path: std::path::PathBuf, config: Config, userlist: Userlist) -> ExitCode {
+    let listeners = match sluice_proxy::listener::bind(&config.general) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("cannot listen: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    tracing::info!(
+        "Sluice {} listening on {}",
+        env!("CARGO_PKG_VERSION"),
+        listeners.describe().join(", ")
+    );
+    let shared = Shared::new(config, userlist);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(sluice_proxy::run(shared.clone(), listeners, stop_rx));
+
+    let (Ok(mut hup), Ok(mut term), Ok(mut int), Ok(mut quit), Ok(mut usr1), Ok(mut usr2)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::quit()),
+        signal(SignalKind::user_defined1()),
+        signal(SignalKind::user_defined2()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return ExitCode::from(1);
+    };
+    // What a graceful shutdown waits for: all clients gone (SIGTERM) or
+    // all servers back (SIGINT).
+    let mut waiting_for: Option<Shutdown> = None;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = hup.recv() => reload(&shared, &path),
+            _ = term.recv() => {
+                if waiting_for.is_some() { tracing::info!("got SIGTERM again, exiting now"); return ExitCode::SUCCESS; }
+                tracing::info!("got SIGTERM, waiting for clients to disconnect");
+                waiting_for = Some(Shutdown::Clients);
+                begin_shutdown(&shared, &stop_tx);
+            }
+            _ = int.recv() => {
+                if waiting_for.is_some() { tracing::info!("got SIGINT again, exiting now"); return ExitCode::SUCCESS; }
+                tracing::info!("got SIGINT, waiting for servers to be released");
+                waiting_for = Some(Shutdown::Servers);
+                begin_shutdown(&shared, &stop_tx);
+            }
+            _ = quit.recv() => {
+                tracing::info!("got SIGQUIT, exiting immediately");
+                return ExitCode::SUCCESS;
+            }
+            _ = usr1.recv() => tracing::warn!("SIGUSR1 (PAUSE) is not implemented yet"),
+            _ = usr2.recv() => tracing::warn!("SIGUSR2 (RESUME) is not implemented yet"),
+            _ = tick.tick(), if waiting_for.is_some() => {
+                let done = match waiting_for {
+                    Some(Shutdown::Clients) => shared.client_count() == 0,
+                    Some(Shutdown::Servers) => shared.pools.all().iter().all(|p| {
+                        let (total, idle, _) = p.counts();
+                        total == idle
+                    }),
+                    None => false,
+                };
+                if done {
+                    tracing::info!("shutdown complete");
+                    for p in shared.pools.all() { p.close(); }
+                    let _ = server.await;
+                    return ExitCode::SUCCESS;
+                }
+            }
+        }
+    }
+}
+
+enum Shutdown {
+    Clients,
+    Servers,
+}
+
+fn begin_shutdown(shared: &Arc<Shared>, stop: &tokio::sync::watch::Sender<bool>) {
+    shared.shutting_down.store(true, Ordering::Relaxed);
+    let _ = stop.send(true);
+}
+
+fn reload(shared: &Arc<Shared>, path: &std::path::Path) {
+    tracing::info!("got SIGHUP, reloading {}", path.display());
+    let (config, warnings) = match sluice_config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("reload failed, keeping the old configuration: {e}");
+            return;
+        }
+    };
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    let userlist = match load_userlist(&config) {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::error!("reload failed, keeping the old configuration: {e}");
+            return;
+        }
+    };
+    let old = shared.config();
+    if old.general.listen_addr != config.general.listen_addr
+        || old.general.listen_port != config.general.listen_port
+        || old.general.unix_socket_dir != config.general.unix_socket_dir
+    {
+        tracing::warn!("listen_addr/listen_port/unix_socket_dir changes need a restart");
+    }
+    shared.reload(config, userlist);
+    tracing::info!("configuration reloaded");
+}
