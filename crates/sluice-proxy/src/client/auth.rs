@@ -44,13 +44,19 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
         AuthType::Plain => {
             builders::put_auth_cleartext(&mut io.wbuf);
             io.flush().await?;
-            let pw = read_password_message(io).await?;
-            let pw = frontend::password(pw.body())?;
-            match secret {
-                Some(s) if !pw.is_empty() && verify_plain_password(s, user, pw) => {
-                    Ok(AuthOutcome::default())
-                }
-                _ => Err(password_failed()),
+            let m = read_password_message(io).await?;
+            let pw = frontend::password(m.body())?.to_string();
+            let (Some(s), false) = (secret.cloned(), pw.is_empty()) else {
+                return Err(password_failed());
+            };
+            let user = user.to_string();
+            let ok = tokio::task::spawn_blocking(move || verify_plain_password(&s, &user, &pw))
+                .await
+                .unwrap_or(false);
+            if ok {
+                Ok(AuthOutcome::default())
+            } else {
+                Err(password_failed())
             }
         }
         AuthType::Md5 if !matches!(secret, Some(Secret::Scram(_))) => {
@@ -96,7 +102,13 @@ async fn scram<S: AsyncRead + AsyncWrite + Unpin>(
         Some(s @ (Secret::Plain(_) | Secret::Scram(_))) => (true, s),
         _ => (false, &mock),
     };
-    let mut server = ScramServer::new(secret).map_err(|_| sasl_failed())?;
+    // Deriving keys from a plaintext secret takes thousands of HMAC rounds:
+    // keep that off the async workers.
+    let owned = secret.clone();
+    let mut server = tokio::task::spawn_blocking(move || ScramServer::new(&owned))
+        .await
+        .map_err(|_| sasl_failed())?
+        .map_err(|_| sasl_failed())?;
     builders::put_auth_sasl(&mut io.wbuf, &["SCRAM-SHA-256"]);
     io.flush().await?;
 

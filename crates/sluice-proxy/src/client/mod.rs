@@ -179,7 +179,7 @@ where
             });
         }
     }
-    let timeouts = timeouts(&cfg, &user);
+    let timeouts = timeouts(&cfg, &user, db);
 
     // The server's parameters to show the client: from the pool's last
     // login, or from a fresh server. Extra startup settings are tried on a
@@ -227,13 +227,15 @@ where
     }))
 }
 
-fn timeouts(cfg: &sluice_config::Config, user: &str) -> Timeouts {
+/// [users] values first, then the database entry's, then [pgbouncer].
+fn timeouts(cfg: &sluice_config::Config, user: &str, db: &sluice_config::DatabaseDef) -> Timeouts {
     let g = &cfg.general;
     let u = cfg.users.get(user);
     Timeouts {
         query_timeout: u.and_then(|u| u.query_timeout).unwrap_or(g.query_timeout),
         query_wait_timeout: u
             .and_then(|u| u.query_wait_timeout)
+            .or(db.query_wait_timeout)
             .unwrap_or(g.query_wait_timeout),
         client_idle_timeout: u
             .and_then(|u| u.client_idle_timeout)

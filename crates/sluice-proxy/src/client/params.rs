@@ -115,23 +115,26 @@ impl ClientParams {
     /// The statements that make `server` match this client, if any. Marks
     /// the non-reported settings as applied on the server.
     pub fn sync_sql(&self, server: &mut ServerConn) -> Option<String> {
-        let mut sql = String::new();
+        // set_config() reads a value the way the startup packet and the
+        // config file do, so list settings such as search_path=a,b keep
+        // their meaning (SET x TO 'a,b' would make it one quoted name).
+        let mut sets = Vec::new();
         for (name, want) in &self.tracked {
             if let Some(have) = server.params.get(*name) {
                 if have != want {
-                    sql.push_str(&format!("SET {name} TO {};", quote_literal(want)));
+                    sets.push(set_config(name, want));
                 }
             }
         }
         for (name, want) in &self.extra {
             if server.applied.get(name) != Some(want) {
-                sql.push_str(&format!(
-                    "SET {} TO {};",
-                    quote_ident(name),
-                    quote_literal(want)
-                ));
+                sets.push(set_config(name, want));
                 server.applied.insert(name.clone(), want.clone());
             }
+        }
+        let mut sql = String::new();
+        if !sets.is_empty() {
+            sql = format!("SELECT {};", sets.join(", "));
         }
         let stale: Vec<String> = server
             .applied
@@ -158,6 +161,14 @@ impl ClientParams {
             }
         }
     }
+}
+
+fn set_config(name: &str, value: &str) -> String {
+    format!(
+        "pg_catalog.set_config({}, {}, false)",
+        quote_literal(name),
+        quote_literal(value)
+    )
 }
 
 /// Splits libpq's `options` ("-c a=b --c=d -c e=f\ g") into settings.

@@ -277,6 +277,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                 return Ok(true);
             }
             if self.server.is_none() {
+                // Earlier results first: the client may be waiting on them.
+                self.io.flush().await?;
                 self.acquire().await?;
             }
             match tag {
