@@ -80,7 +80,9 @@ pub fn take_message(buf: &mut BytesMut, max_len: usize) -> Result<Option<Message
             raw: buf.split_to(total).freeze(),
         })),
         Some((_, total)) => {
-            buf.reserve(total - buf.len());
+            // Grow with the data that actually arrives, not with what the
+            // header claims: a peer can announce 2 GB and send nothing.
+            buf.reserve((total - buf.len()).min(64 * 1024));
             Ok(None)
         }
         None => Ok(None),
@@ -221,6 +223,13 @@ mod tests {
             Err(ProtocolError::TooLarge { .. })
         ));
         assert_eq!(buf.capacity(), cap);
+    }
+
+    #[test]
+    fn a_huge_announced_length_does_not_allocate_it() {
+        let mut buf = BytesMut::from(&b"d\x40\x00\x00\x00"[..]);
+        assert_eq!(take_message(&mut buf, usize::MAX).unwrap(), None);
+        assert!(buf.capacity() < 1 << 20);
     }
 
     #[test]
