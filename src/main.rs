@@ -40,6 +40,10 @@ fn main() -> ExitCode {
         }
     };
     if args.daemon {
+        if config.general.pidfile.is_none() {
+            eprintln!("FATAL: without pidfile set, daemonization (-d) is not allowed");
+            return ExitCode::from(1);
+        }
         if config.general.logfile.is_none() && !args.quiet {
             eprintln!("FATAL: daemon mode needs a logfile (set logfile in [pgbouncer]) or -q");
             return ExitCode::from(1);
@@ -150,6 +154,7 @@ async fn run(path: std::path::PathBuf, config: Config, userlist: Userlist) -> Ex
                 if waiting_for.is_some() { tracing::info!("got SIGINT again, exiting now"); return ExitCode::SUCCESS; }
                 tracing::info!("got SIGINT, waiting for servers to be released");
                 waiting_for = Some(Shutdown::Servers);
+                shared.draining.store(true, Ordering::Relaxed);
                 begin_shutdown(&shared, &stop_tx);
             }
             _ = quit.recv() => {

@@ -2,12 +2,18 @@
 //! user (max_user_connections).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 
-/// A connection budget; `max == 0` means unlimited.
+use crate::Pool;
+
+/// A connection budget; `max == 0` means unlimited. Knows the pools that
+/// share it, so a full budget can be freed by closing another pool's idle
+/// server (as PgBouncer's evict_connection does).
 #[derive(Debug, Default)]
 pub struct Limit {
     max: AtomicUsize,
     used: AtomicUsize,
+    members: Mutex<Vec<Weak<Pool>>>,
 }
 
 impl Limit {
@@ -15,7 +21,25 @@ impl Limit {
         Limit {
             max: AtomicUsize::new(max),
             used: AtomicUsize::new(0),
+            members: Mutex::new(Vec::new()),
         }
+    }
+
+    pub(crate) fn join(&self, pool: &Arc<Pool>) {
+        let mut m = self.members.lock().unwrap_or_else(|e| e.into_inner());
+        m.retain(|w| w.strong_count() > 0);
+        m.push(Arc::downgrade(pool));
+    }
+
+    pub(crate) fn members(&self) -> Vec<Arc<Pool>> {
+        let m = self.members.lock().unwrap_or_else(|e| e.into_inner());
+        m.iter().filter_map(Weak::upgrade).collect()
+    }
+
+    /// True when the budget is limited and used up.
+    pub fn is_full(&self) -> bool {
+        let max = self.max();
+        max > 0 && self.used() >= max
     }
 
     pub fn set_max(&self, max: usize) {

@@ -87,14 +87,46 @@ impl Pool {
         db_limit: Arc<Limit>,
         user_limit: Arc<Limit>,
     ) -> Arc<Pool> {
-        Arc::new(Pool {
+        let pool = Arc::new(Pool {
             key,
             settings: RwLock::new(Arc::new(settings)),
             state: Mutex::new(State::default()),
             db_limit,
             user_limit,
             server_params: Mutex::new(None),
-        })
+        });
+        pool.db_limit.join(&pool);
+        pool.user_limit.join(&pool);
+        pool
+    }
+
+    /// Closes one idle server of another pool that shares a full database
+    /// or user budget with this one. Never called with our own lock held.
+    fn evict_from_peers(self: &Arc<Self>) -> bool {
+        for limit in [&self.db_limit, &self.user_limit] {
+            if !limit.is_full() {
+                continue;
+            }
+            for peer in limit.members() {
+                if !Arc::ptr_eq(&peer, self) && peer.close_one_idle() {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    fn close_one_idle(&self) -> bool {
+        let mut st = self.state();
+        match st.idle.pop_front() {
+            Some(c) => {
+                tracing::debug!(server = c.id, "closing an idle server to make room for another pool");
+                c.terminate();
+                self.shrink(&mut st);
+                true
+            }
+            None => false,
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -434,7 +466,7 @@ impl Drop for SlotGuard<'_> {
 /// A place in the wait queue; leaving it (timeout, client gone) removes it
 /// and hands on whatever was granted meanwhile.
 struct WaitGuard<'a> {
-    pool: &'a Pool,
+    pool: &'a Arc<Pool>,
     id: u64,
     rx: Option<oneshot::Receiver<Grant>>,
 }
@@ -494,6 +526,21 @@ impl WaitGuard<'_> {
                 st.waiters.remove(pos);
                 self.rx = None;
                 return Ok(Grant::Permit);
+            }
+            // Below our own size but out of database/user budget: make room
+            // by closing an idle server of a sibling pool, then try again.
+            if pos == 0 && limited && st.total < s.pool_size {
+                drop(st);
+                if self.pool.evict_from_peers() {
+                    let mut st = self.pool.state();
+                    if let Some(pos) = st.waiters.iter().position(|w| w.id == self.id) {
+                        if pos == 0 && self.pool.try_grow(&mut st, s, use_reserve) {
+                            st.waiters.remove(pos);
+                            self.rx = None;
+                            return Ok(Grant::Permit);
+                        }
+                    }
+                }
             }
         }
     }

@@ -18,8 +18,10 @@ pub struct Shared {
     /// Client connections open now (logged in or logging in).
     pub clients: AtomicUsize,
     pub next_client_id: AtomicU64,
-    /// Set by SIGINT/SIGTERM: no new clients, no new transactions.
+    /// Set by SIGINT/SIGTERM: no new clients.
     pub shutting_down: AtomicBool,
+    /// Set by SIGINT: clients start no new transactions either.
+    pub draining: AtomicBool,
 }
 
 impl Shared {
@@ -32,6 +34,7 @@ impl Shared {
             clients: AtomicUsize::new(0),
             next_client_id: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
         })
     }
 
@@ -59,6 +62,10 @@ impl Shared {
 
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 
     pub fn client_count(&self) -> usize {

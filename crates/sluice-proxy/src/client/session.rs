@@ -346,9 +346,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                     let m = buf.split_to(total);
                     match tag {
                         backend::READY_FOR_QUERY => {
-                            self.t.status = Some(backend::ready_for_query(&m[5..])?);
+                            let st = backend::ready_for_query(&m[5..])?;
+                            self.t.status = Some(st);
                             self.t.pending = self.t.pending.saturating_sub(1);
                             self.t.copy_in = false;
+                            if self.route.mode == PoolMode::Statement
+                                && st != TxStatus::Idle
+                                && self.t.pending == 0
+                            {
+                                // As PgBouncer: the client never sees the
+                                // transaction start; it gets the error instead.
+                                return Err(ClientError::fatal(
+                                    "08P01",
+                                    "transaction blocks not allowed in statement pooling mode",
+                                ));
+                            }
                         }
                         backend::PARAMETER_STATUS => {
                             if let Ok((k, v)) = backend::parameter_status(&m[5..]) {
@@ -384,18 +396,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
         if self.route.mode == PoolMode::Session || !self.server_is_clean() {
             return Ok(());
         }
-        match self.t.status {
-            Some(TxStatus::Idle) | None => {}
-            Some(_) if self.route.mode == PoolMode::Statement => {
-                if let Some(s) = self.server.take() {
-                    s.close();
-                }
-                return Err(ClientError::fatal(
-                    "08P01",
-                    "transaction blocks not allowed in statement pooling mode",
-                ));
-            }
-            Some(_) => return Ok(()),
+        if !matches!(self.t.status, Some(TxStatus::Idle) | None) {
+            return Ok(());
         }
         self.cancel.slot.set(None);
         let Some(mut srv) = self.server.take() else {
@@ -420,8 +422,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
 
     /// Takes a server from the pool and brings its settings in line.
     async fn acquire(&mut self) -> Result<(), ClientError> {
-        if self.shared.is_shutting_down() && self.route.mode != PoolMode::Session {
-            // Finish what is running, start nothing new (SIGINT/SIGTERM).
+        if self.shared.is_draining() {
+            // SIGINT: finish what is running, start nothing new.
             return Err(ClientError::fatal("08P01", "pooler is shutting down"));
         }
         let mut srv = self
