@@ -120,7 +120,10 @@ impl Pool {
         let mut st = self.state();
         match st.idle.pop_front() {
             Some(c) => {
-                tracing::debug!(server = c.id, "closing an idle server to make room for another pool");
+                tracing::debug!(
+                    server = c.id,
+                    "closing an idle server to make room for another pool"
+                );
                 c.terminate();
                 self.shrink(&mut st);
                 true
