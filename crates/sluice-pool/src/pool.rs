@@ -317,6 +317,12 @@ impl Pool {
                 Ok(c)
             }
             Err(e) => {
+                tracing::warn!(
+                    db = %self.key.database,
+                    user = %self.key.user,
+                    server = %s.login.addr.describe(),
+                    "server login failed: {e}"
+                );
                 self.state().last_login_error = Some((Instant::now(), e.to_string()));
                 Err(e)
             }
