@@ -194,7 +194,8 @@ where
                 .map_err(ClientError::from_pool)?;
             if let Some(sql) = params.sync_sql(&mut srv) {
                 if let Err(e) = srv.run_silent(&sql).await {
-                    srv.release();
+                    // Its recorded settings no longer match; do not reuse it.
+                    srv.close();
                     return Err(ClientError::from_pool(e));
                 }
             }

@@ -57,6 +57,11 @@ struct Tracker {
     status: Option<TxStatus>,
     /// Bytes of the current server message passed on without a look.
     skip: usize,
+    /// Syncs sent since the last Execute and before any CopyDone/CopyFail.
+    /// If that Execute turns out to start a COPY FROM STDIN, the server
+    /// ignores those Syncs (copy-in mode) and owes no ReadyForQuery for them.
+    syncs_since_execute: usize,
+    counting_syncs: bool,
 }
 
 pub struct Session<S> {
@@ -282,18 +287,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                 self.acquire().await?;
             }
             match tag {
-                frontend::QUERY | frontend::FUNCTION_CALL => self.note_request(),
+                frontend::QUERY | frontend::FUNCTION_CALL => {
+                    self.note_request();
+                    self.t.counting_syncs = false;
+                    self.t.syncs_since_execute = 0;
+                }
                 frontend::SYNC => {
                     self.note_request();
                     self.t.in_extended = false;
+                    if self.t.counting_syncs {
+                        self.t.syncs_since_execute += 1;
+                    }
+                }
+                frontend::EXECUTE => {
+                    self.t.in_extended = true;
+                    self.t.counting_syncs = true;
+                    self.t.syncs_since_execute = 0;
                 }
                 frontend::PARSE
                 | frontend::BIND
                 | frontend::DESCRIBE
-                | frontend::EXECUTE
                 | frontend::CLOSE
                 | frontend::FLUSH => self.t.in_extended = true,
-                frontend::COPY_DONE | frontend::COPY_FAIL => self.t.copy_in = false,
+                frontend::COPY_DONE | frontend::COPY_FAIL => {
+                    self.t.copy_in = false;
+                    self.t.counting_syncs = false;
+                }
                 _ => {}
             }
             self.sout.extend_from_slice(msg.raw());
@@ -368,7 +387,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                                 self.params.note_report(k, v);
                             }
                         }
-                        _ => self.t.copy_in = true,
+                        _ => {
+                            self.t.copy_in = true;
+                            // Syncs that reached the server in copy-in mode
+                            // are ignored by it: nothing is owed for them.
+                            if tag == backend::COPY_IN_RESPONSE {
+                                self.t.pending =
+                                    self.t.pending.saturating_sub(self.t.syncs_since_execute);
+                                self.t.syncs_since_execute = 0;
+                            }
+                        }
                     }
                     out.extend_from_slice(&m);
                 }
