@@ -3,6 +3,7 @@
 //! reserve pool. Knows nothing of clients.
 
 pub mod error;
+mod lend;
 pub mod limits;
 pub mod login;
 pub mod pool;

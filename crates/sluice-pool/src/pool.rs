@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+pub use crate::lend::PooledConn;
+use crate::lend::{SlotGuard, WaitGuard};
 use crate::login::{login, LoginParams};
 use crate::server::ServerConn;
 use crate::{Limit, PoolError};
@@ -41,35 +43,35 @@ pub struct PoolSettings {
     pub connect_query: Option<String>,
 }
 
-enum Grant {
+pub(crate) enum Grant {
     Conn(Box<ServerConn>),
     /// Room freed up: the waiter may open a new connection.
     Permit,
 }
 
-struct Waiter {
-    id: u64,
-    tx: oneshot::Sender<Grant>,
+pub(crate) struct Waiter {
+    pub(crate) id: u64,
+    pub(crate) tx: oneshot::Sender<Grant>,
 }
 
 #[derive(Default)]
-struct State {
-    idle: VecDeque<ServerConn>,
+pub(crate) struct State {
+    pub(crate) idle: VecDeque<ServerConn>,
     /// Servers that exist or are being opened: idle + lent + connecting.
-    total: usize,
+    pub(crate) total: usize,
     /// How many of `total` are beyond pool_size (reserve).
-    waiters: VecDeque<Waiter>,
-    next_waiter: u64,
-    last_login_error: Option<(Instant, String)>,
-    closed: bool,
+    pub(crate) waiters: VecDeque<Waiter>,
+    pub(crate) next_waiter: u64,
+    pub(crate) last_login_error: Option<(Instant, String)>,
+    pub(crate) closed: bool,
 }
 
 pub struct Pool {
     pub key: PoolKey,
     settings: RwLock<Arc<PoolSettings>>,
     state: Mutex<State>,
-    db_limit: Arc<Limit>,
-    user_limit: Arc<Limit>,
+    pub(crate) db_limit: Arc<Limit>,
+    pub(crate) user_limit: Arc<Limit>,
     /// ParameterStatus set of the last server login, shown to new clients.
     server_params: Mutex<Option<ServerParams>>,
 }
@@ -102,7 +104,7 @@ impl Pool {
 
     /// Closes one idle server of another pool that shares a full database
     /// or user budget with this one. Never called with our own lock held.
-    fn evict_from_peers(self: &Arc<Self>) -> bool {
+    pub(crate) fn evict_from_peers(self: &Arc<Self>) -> bool {
         for limit in [&self.db_limit, &self.user_limit] {
             if !limit.is_full() {
                 continue;
@@ -132,7 +134,7 @@ impl Pool {
         }
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -174,7 +176,7 @@ impl Pool {
 
     /// Tries to take one more server slot within pool_size (+ reserve when
     /// `reserve`) and the database/user limits.
-    fn try_grow(&self, st: &mut State, s: &PoolSettings, reserve: bool) -> bool {
+    pub(crate) fn try_grow(&self, st: &mut State, s: &PoolSettings, reserve: bool) -> bool {
         let cap = s.pool_size + if reserve { s.reserve_pool_size } else { 0 };
         if st.total >= cap {
             return false;
@@ -191,7 +193,7 @@ impl Pool {
     }
 
     /// Gives one server slot back and passes the room to a waiter.
-    fn shrink(&self, st: &mut State) {
+    pub(crate) fn shrink(&self, st: &mut State) {
         st.total = st.total.saturating_sub(1);
         self.db_limit.release();
         self.user_limit.release();
@@ -358,7 +360,7 @@ impl Pool {
     }
 
     /// Takes back a server in a clean, idle state.
-    fn put_back(&self, mut c: ServerConn) {
+    pub(crate) fn put_back(&self, mut c: ServerConn) {
         let s = self.settings();
         let mut st = self.state();
         if st.closed || expired(&c, &s) {
@@ -378,7 +380,7 @@ impl Pool {
     }
 
     /// Closes a server that cannot be reused.
-    fn discard(&self, c: ServerConn) {
+    pub(crate) fn discard(&self, c: ServerConn) {
         c.terminate();
         let mut st = self.state();
         self.shrink(&mut st);
@@ -455,170 +457,4 @@ impl Pool {
 
 fn expired(c: &ServerConn, s: &PoolSettings) -> bool {
     !s.server_lifetime.is_zero() && c.created.elapsed() >= s.server_lifetime
-}
-
-/// Frees a counted slot if opening the server is abandoned or fails.
-struct SlotGuard<'a> {
-    pool: &'a Pool,
-    armed: bool,
-}
-
-impl Drop for SlotGuard<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            let mut st = self.pool.state();
-            self.pool.shrink(&mut st);
-        }
-    }
-}
-
-/// A place in the wait queue; leaving it (timeout, client gone) removes it
-/// and hands on whatever was granted meanwhile.
-struct WaitGuard<'a> {
-    pool: &'a Arc<Pool>,
-    id: u64,
-    rx: Option<oneshot::Receiver<Grant>>,
-}
-
-impl WaitGuard<'_> {
-    async fn wait(
-        &mut self,
-        start: Instant,
-        deadline: Option<Instant>,
-        s: &PoolSettings,
-    ) -> Result<Grant, PoolError> {
-        let reserve_at = (s.reserve_pool_size > 0).then(|| start + s.reserve_pool_timeout);
-        let limited = self.pool.db_limit.max() > 0 || self.pool.user_limit.max() > 0;
-        loop {
-            let mut wake = deadline;
-            if let Some(r) = reserve_at {
-                let r = r.max(Instant::now() + Duration::from_millis(50));
-                wake = Some(wake.map_or(r, |w| w.min(r)));
-            }
-            if limited {
-                let t = Instant::now() + Duration::from_millis(100);
-                wake = Some(wake.map_or(t, |w| w.min(t)));
-            }
-            let Some(rx) = self.rx.as_mut() else {
-                return Err(PoolError::PoolClosed);
-            };
-            let got = match wake {
-                Some(w) => tokio::time::timeout_at(w.into(), rx).await.ok(),
-                None => Some(rx.await),
-            };
-            match got {
-                Some(Ok(g)) => {
-                    self.rx = None;
-                    return Ok(g);
-                }
-                Some(Err(_)) => {
-                    self.rx = None;
-                    return Err(PoolError::PoolClosed);
-                }
-                None => {}
-            }
-            // Woken by time: out of time, or may we grow (reserve, limits)?
-            let now = Instant::now();
-            let timed_out = deadline.is_some_and(|d| now >= d);
-            let use_reserve = reserve_at.is_some_and(|r| now >= r);
-            let mut st = self.pool.state();
-            let pos = st.waiters.iter().position(|w| w.id == self.id);
-            let Some(pos) = pos else {
-                drop(st);
-                continue; // granted meanwhile; the receive above gets it
-            };
-            if timed_out {
-                st.waiters.remove(pos);
-                return Err(PoolError::WaitTimeout);
-            }
-            if pos == 0 && self.pool.try_grow(&mut st, s, use_reserve) {
-                st.waiters.remove(pos);
-                self.rx = None;
-                return Ok(Grant::Permit);
-            }
-            // Below our own size but out of database/user budget: make room
-            // by closing an idle server of a sibling pool, then try again.
-            if pos == 0 && limited && st.total < s.pool_size {
-                drop(st);
-                if self.pool.evict_from_peers() {
-                    let mut st = self.pool.state();
-                    if let Some(pos) = st.waiters.iter().position(|w| w.id == self.id) {
-                        if pos == 0 && self.pool.try_grow(&mut st, s, use_reserve) {
-                            st.waiters.remove(pos);
-                            self.rx = None;
-                            return Ok(Grant::Permit);
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-impl Drop for WaitGuard<'_> {
-    fn drop(&mut self) {
-        let Some(mut rx) = self.rx.take() else { return };
-        let mut st = self.pool.state();
-        if let Some(pos) = st.waiters.iter().position(|w| w.id == self.id) {
-            st.waiters.remove(pos);
-            return;
-        }
-        drop(st);
-        match rx.try_recv() {
-            Ok(Grant::Conn(c)) => self.pool.put_back(*c),
-            Ok(Grant::Permit) => {
-                let mut st = self.pool.state();
-                self.pool.shrink(&mut st);
-            }
-            Err(_) => {}
-        }
-    }
-}
-
-/// A server lent to a client. Give it back with [`PooledConn::release`]
-/// when clean; dropping it any other way closes the server.
-pub struct PooledConn {
-    conn: Option<ServerConn>,
-    pool: Arc<Pool>,
-}
-
-impl PooledConn {
-    pub fn pool(&self) -> &Arc<Pool> {
-        &self.pool
-    }
-
-    /// Returns a clean server (idle, nothing owed) to the pool.
-    pub fn release(mut self) {
-        if let Some(c) = self.conn.take() {
-            self.pool.put_back(c);
-        }
-    }
-
-    /// Closes the server (dirty, broken, or past use).
-    pub fn close(mut self) {
-        if let Some(c) = self.conn.take() {
-            self.pool.discard(c);
-        }
-    }
-}
-
-impl std::ops::Deref for PooledConn {
-    type Target = ServerConn;
-    fn deref(&self) -> &ServerConn {
-        self.conn.as_ref().expect("PooledConn used after release")
-    }
-}
-
-impl std::ops::DerefMut for PooledConn {
-    fn deref_mut(&mut self) -> &mut ServerConn {
-        self.conn.as_mut().expect("PooledConn used after release")
-    }
-}
-
-impl Drop for PooledConn {
-    fn drop(&mut self) {
-        if let Some(c) = self.conn.take() {
-            self.pool.discard(c);
-        }
-    }
 }
