@@ -1,6 +1,6 @@
 //! One pool of server connections for a (database, user) pair: idle list
 //! (LIFO, the warmest server first), a FIFO queue of waiting clients, the
-//! size limits, and the guard that gives a lent server back.
+//! size limits and upkeep. The lending guards live in `lend.rs`.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
