@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use sluice_auth::Userlist;
 use sluice_config::Config;
-use sluice_proxy::Shared;
+use sluice_proxy::{Shared, TlsState};
 use tokio::signal::unix::{signal, SignalKind};
 
 fn main() -> ExitCode {
@@ -110,6 +110,30 @@ fn load_userlist(config: &Config) -> Result<Userlist, String> {
 }
 
 async fn run(path: std::path::PathBuf, config: Config, userlist: Userlist) -> ExitCode {
+    // Handlers first: once the port accepts, a SIGHUP must not kill us.
+    let (Ok(mut hup), Ok(mut term), Ok(mut int), Ok(mut quit), Ok(mut usr1), Ok(mut usr2)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::quit()),
+        signal(SignalKind::user_defined1()),
+        signal(SignalKind::user_defined2()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return ExitCode::from(1);
+    };
+    let tls = match TlsState::from_config(&config) {
+        Ok((tls, warnings)) => {
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+            tls
+        }
+        Err(e) => {
+            tracing::error!("TLS configuration: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let listeners = match sluice_proxy::listener::bind(&config.general) {
         Ok(l) => l,
         Err(e) => {
@@ -122,21 +146,10 @@ async fn run(path: std::path::PathBuf, config: Config, userlist: Userlist) -> Ex
         env!("CARGO_PKG_VERSION"),
         listeners.describe().join(", ")
     );
-    let shared = Shared::new(config, userlist);
+    let shared = Shared::new(config, userlist, tls);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(sluice_proxy::run(shared.clone(), listeners, stop_rx));
 
-    let (Ok(mut hup), Ok(mut term), Ok(mut int), Ok(mut quit), Ok(mut usr1), Ok(mut usr2)) = (
-        signal(SignalKind::hangup()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::quit()),
-        signal(SignalKind::user_defined1()),
-        signal(SignalKind::user_defined2()),
-    ) else {
-        tracing::error!("cannot install signal handlers");
-        return ExitCode::from(1);
-    };
     // What a graceful shutdown waits for: all clients gone (SIGTERM) or
     // all servers back (SIGINT).
     let mut waiting_for: Option<Shutdown> = None;
@@ -212,6 +225,18 @@ fn reload(shared: &Arc<Shared>, path: &std::path::Path) {
             return;
         }
     };
+    let tls = match TlsState::from_config(&config) {
+        Ok((tls, warnings)) => {
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+            tls
+        }
+        Err(e) => {
+            tracing::error!("reload failed, keeping the old configuration: TLS: {e}");
+            return;
+        }
+    };
     let old = shared.config();
     if old.general.listen_addr != config.general.listen_addr
         || old.general.listen_port != config.general.listen_port
@@ -219,6 +244,6 @@ fn reload(shared: &Arc<Shared>, path: &std::path::Path) {
     {
         tracing::warn!("listen_addr/listen_port/unix_socket_dir changes need a restart");
     }
-    shared.reload(config, userlist);
+    shared.reload(config, userlist, tls);
     tracing::info!("configuration reloaded");
 }

@@ -52,6 +52,44 @@ impl AuthType {
     }
 }
 
+/// A TLS mode (`client_tls_sslmode`, `server_tls_sslmode`), with libpq's
+/// names. What each means on either side is PgBouncer's; see `sluice-tls`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    Disable,
+    Allow,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl TlsMode {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TlsMode::Disable => "disable",
+            TlsMode::Allow => "allow",
+            TlsMode::Prefer => "prefer",
+            TlsMode::Require => "require",
+            TlsMode::VerifyCa => "verify-ca",
+            TlsMode::VerifyFull => "verify-full",
+        }
+    }
+
+    /// `verify-ca` or `verify-full`: the peer's certificate must verify.
+    pub fn verifies_peer(&self) -> bool {
+        matches!(self, TlsMode::VerifyCa | TlsMode::VerifyFull)
+    }
+
+    /// `require`, `verify-ca` or `verify-full`: plaintext is refused.
+    pub fn requires_tls(&self) -> bool {
+        matches!(
+            self,
+            TlsMode::Require | TlsMode::VerifyCa | TlsMode::VerifyFull
+        )
+    }
+}
+
 /// The `[pgbouncer]` section. A `Duration::ZERO` timeout means "disabled",
 /// as in PgBouncer. A limit of 0 means "unlimited" where PgBouncer says so.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,6 +146,32 @@ pub struct GeneralSettings {
     pub stats_users: Vec<String>,
     /// `user` key: switch to this OS user after start.
     pub user: Option<String>,
+
+    // TLS towards clients (Sluice is the TLS server). The strings are kept
+    // as written; `sluice-tls` interprets them.
+    pub client_tls_sslmode: TlsMode,
+    pub client_tls_key_file: Option<PathBuf>,
+    pub client_tls_cert_file: Option<PathBuf>,
+    pub client_tls_ca_file: Option<PathBuf>,
+    /// `secure`, `all`, `legacy`, `default` or a list such as `tlsv1.2,tlsv1.3`.
+    pub client_tls_protocols: String,
+    /// A keyword (`default`, `secure`, `fast`, `normal`, `compat`, `legacy`,
+    /// `all`, `insecure`) or an OpenSSL cipher string; TLS 1.2 and lower.
+    pub client_tls_ciphers: String,
+    /// TLS 1.3 suites (`TLS_AES_256_GCM_SHA384:...`); empty = follow
+    /// `client_tls_ciphers`.
+    pub client_tls13_ciphers: String,
+    pub client_tls_ecdhcurve: String,
+    pub client_tls_dheparams: String,
+
+    // TLS towards PostgreSQL servers (Sluice is the TLS client).
+    pub server_tls_sslmode: TlsMode,
+    pub server_tls_ca_file: Option<PathBuf>,
+    pub server_tls_key_file: Option<PathBuf>,
+    pub server_tls_cert_file: Option<PathBuf>,
+    pub server_tls_protocols: String,
+    pub server_tls_ciphers: String,
+    pub server_tls13_ciphers: String,
 }
 
 impl Default for GeneralSettings {
@@ -160,6 +224,22 @@ impl Default for GeneralSettings {
             admin_users: Vec::new(),
             stats_users: Vec::new(),
             user: None,
+            client_tls_sslmode: TlsMode::Disable,
+            client_tls_key_file: None,
+            client_tls_cert_file: None,
+            client_tls_ca_file: None,
+            client_tls_protocols: "secure".to_string(),
+            client_tls_ciphers: "default".to_string(),
+            client_tls13_ciphers: String::new(),
+            client_tls_ecdhcurve: "auto".to_string(),
+            client_tls_dheparams: "auto".to_string(),
+            server_tls_sslmode: TlsMode::Prefer,
+            server_tls_ca_file: None,
+            server_tls_key_file: None,
+            server_tls_cert_file: None,
+            server_tls_protocols: "secure".to_string(),
+            server_tls_ciphers: "default".to_string(),
+            server_tls13_ciphers: String::new(),
         }
     }
 }

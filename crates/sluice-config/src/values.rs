@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::model::{AuthType, PoolMode};
+use crate::model::{AuthType, PoolMode, TlsMode};
 
 const DURATION_EXPECTED: &str =
     "expected a number of seconds such as 15 or 0.5, optionally with a unit: us, ms, s, min, h, d";
@@ -150,6 +150,22 @@ pub(crate) fn parse_auth_type(s: &str) -> Result<AuthType, String> {
         _ => {
             Err("expected one of trust, any, plain, md5, scram-sha-256, cert, hba, pam".to_string())
         }
+    }
+}
+
+/// A TLS mode: `disable`, `allow`, `prefer`, `require`, `verify-ca` or
+/// `verify-full`, any case.
+pub(crate) fn parse_tls_mode(s: &str) -> Result<TlsMode, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "disable" => Ok(TlsMode::Disable),
+        "allow" => Ok(TlsMode::Allow),
+        "prefer" => Ok(TlsMode::Prefer),
+        "require" => Ok(TlsMode::Require),
+        "verify-ca" => Ok(TlsMode::VerifyCa),
+        "verify-full" => Ok(TlsMode::VerifyFull),
+        _ => Err(
+            "expected one of disable, allow, prefer, require, verify-ca, verify-full".to_string(),
+        ),
     }
 }
 

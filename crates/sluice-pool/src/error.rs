@@ -17,6 +17,8 @@ pub enum PoolError {
     },
     #[error("server login failed: {0}")]
     Auth(String),
+    #[error("server TLS: {0}")]
+    Tls(String),
     #[error("server connect timeout")]
     ConnectTimeout,
     /// No server became free within query_wait_timeout.

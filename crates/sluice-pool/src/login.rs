@@ -10,11 +10,13 @@ use sluice_protocol::backend::{self, AuthRequest};
 use sluice_protocol::builders;
 
 use crate::server::{ServerConn, ServerSecret};
-use crate::stream::{ServerAddr, ServerStream};
+use sluice_tls::ServerTls;
+
+use crate::stream::{ServerAddr, ServerStream, TlsNegotiationError};
 use crate::PoolError;
 
 /// Everything needed to log in to a server.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LoginParams {
     pub addr: ServerAddr,
     pub user: String,
@@ -23,10 +25,29 @@ pub struct LoginParams {
     /// Extra startup parameters (client_encoding, datestyle, …).
     pub startup: Vec<(String, String)>,
     pub max_packet_size: usize,
+    /// server_tls_*: how to encrypt (and verify) the connection.
+    pub tls: ServerTls,
+}
+
+impl std::fmt::Debug for LoginParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // No secrets in logs.
+        f.debug_struct("LoginParams")
+            .field("addr", &self.addr)
+            .field("user", &self.user)
+            .field("database", &self.database)
+            .field("tls", &self.tls.mode)
+            .finish_non_exhaustive()
+    }
 }
 
 pub async fn login(p: &LoginParams, id: u64) -> Result<ServerConn, PoolError> {
-    let stream = ServerStream::connect(&p.addr).await?;
+    let stream = ServerStream::connect_with_tls(&p.addr, &p.tls)
+        .await
+        .map_err(|e| match e {
+            TlsNegotiationError::Io(e) => PoolError::Io(e),
+            other => PoolError::Tls(other.to_string()),
+        })?;
     let now = Instant::now();
     let mut conn = ServerConn {
         id,

@@ -67,6 +67,7 @@ impl ServerConn {
 
     pub async fn write_all(&mut self, data: &[u8]) -> Result<(), PoolError> {
         self.stream.write_all(data).await?;
+        self.stream.flush().await?;
         Ok(())
     }
 

@@ -1,11 +1,14 @@
-//! The socket to a server: TCP or unix-domain, behind one type.
+//! The socket to a server: TCP (plain or TLS) or unix-domain, behind one
+//! type, and the SSLRequest negotiation that upgrades a TCP connection.
 
 use std::io;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use sluice_config::TlsMode;
+use sluice_tls::{ServerName, ServerTls};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 
 /// Where a server listens.
@@ -44,13 +47,77 @@ impl ServerAddr {
     }
 }
 
-#[derive(Debug)]
 pub enum ServerStream {
     Tcp(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
     Unix(UnixStream),
 }
 
+impl std::fmt::Debug for ServerStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ServerStream::Tcp(_) => "ServerStream::Tcp",
+            ServerStream::Tls(_) => "ServerStream::Tls",
+            ServerStream::Unix(_) => "ServerStream::Unix",
+        })
+    }
+}
+
+/// How TLS negotiation with a server went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsNegotiationError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("server does not support TLS (server_tls_sslmode={0})")]
+    Refused(&'static str),
+    #[error("unexpected answer {0:#04x} to SSLRequest")]
+    BadAnswer(u8),
+    #[error("invalid server name for TLS: {0}")]
+    BadName(String),
+}
+
 impl ServerStream {
+    /// Connects and, per `server_tls_sslmode`, upgrades a TCP connection to
+    /// TLS (unix sockets stay plain, as with libpq). `allow` connects without
+    /// TLS; `prefer` falls back to plaintext when the server says `N`.
+    pub async fn connect_with_tls(
+        addr: &ServerAddr,
+        tls: &ServerTls,
+    ) -> Result<ServerStream, TlsNegotiationError> {
+        let (mut tcp, host) = match (ServerStream::connect(addr).await?, addr) {
+            (ServerStream::Tcp(t), ServerAddr::Tcp { host, .. }) => (t, host),
+            (other, _) => return Ok(other),
+        };
+        let Some(connector) = tls
+            .connector
+            .as_ref()
+            .filter(|_| !matches!(tls.mode, TlsMode::Disable | TlsMode::Allow))
+        else {
+            return Ok(ServerStream::Tcp(tcp));
+        };
+        let mut req = [0u8; 8];
+        req[..4].copy_from_slice(&8i32.to_be_bytes());
+        req[4..].copy_from_slice(&sluice_protocol::startup::SSL_REQUEST_CODE.to_be_bytes());
+        tcp.write_all(&req).await?;
+        let mut answer = [0u8; 1];
+        tcp.read_exact(&mut answer).await?;
+        match answer[0] {
+            b'S' => {
+                let name = ServerName::try_from(host.clone())
+                    .map_err(|_| TlsNegotiationError::BadName(host.clone()))?;
+                let s = connector.connect(name, tcp).await?;
+                Ok(ServerStream::Tls(Box::new(s)))
+            }
+            b'N' if tls.mode == TlsMode::Prefer => Ok(ServerStream::Tcp(tcp)),
+            b'N' => Err(TlsNegotiationError::Refused(tls.mode.as_str())),
+            other => Err(TlsNegotiationError::BadAnswer(other)),
+        }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self, ServerStream::Tls(_))
+    }
+
     pub async fn connect(addr: &ServerAddr) -> io::Result<ServerStream> {
         match addr {
             ServerAddr::Tcp { host, port } => {
@@ -65,9 +132,12 @@ impl ServerStream {
     }
 
     /// Non-blocking read, for liveness checks of idle connections.
+    /// On TLS this reads the raw socket: only used to see whether an idle
+    /// server said anything at all (it then gets closed anyway).
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             ServerStream::Tcp(s) => s.try_read(buf),
+            ServerStream::Tls(s) => s.get_ref().0.try_read(buf),
             ServerStream::Unix(s) => s.try_read(buf),
         }
     }
@@ -76,6 +146,8 @@ impl ServerStream {
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         match self {
             ServerStream::Tcp(s) => s.try_write(buf),
+            // Not through the TLS layer: just close.
+            ServerStream::Tls(_) => Ok(0),
             ServerStream::Unix(s) => s.try_write(buf),
         }
     }
@@ -89,6 +161,7 @@ impl AsyncRead for ServerStream {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             ServerStream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            ServerStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             ServerStream::Unix(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
@@ -102,6 +175,7 @@ impl AsyncWrite for ServerStream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             ServerStream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            ServerStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             ServerStream::Unix(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
@@ -109,6 +183,7 @@ impl AsyncWrite for ServerStream {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             ServerStream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            ServerStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
             ServerStream::Unix(s) => Pin::new(s).poll_flush(cx),
         }
     }
@@ -116,6 +191,7 @@ impl AsyncWrite for ServerStream {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             ServerStream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            ServerStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             ServerStream::Unix(s) => Pin::new(s).poll_shutdown(cx),
         }
     }

@@ -20,6 +20,7 @@ fn settings(cluster: &PgCluster, pool_size: usize) -> PoolSettings {
             secret: Some(ServerSecret::Plain("sluice_pw".into())),
             startup: vec![],
             max_packet_size: 1 << 30,
+            tls: sluice_tls::ServerTls::disabled(),
         },
         pool_size,
         min_pool_size: 0,

@@ -69,6 +69,7 @@ impl ClientError {
                 message,
             },
             PoolError::ConnectTimeout => ClientError::fatal("08P01", "server connect timeout"),
+            PoolError::Tls(m) => ClientError::fatal("08P01", format!("server TLS: {m}")),
             PoolError::PoolClosed => ClientError::fatal("08P01", "pooler is shutting down"),
             PoolError::Auth(m) => ClientError::fatal("08P01", format!("server login failed: {m}")),
             PoolError::Io(e) => {

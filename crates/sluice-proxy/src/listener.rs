@@ -12,6 +12,7 @@ use sluice_config::GeneralSettings;
 use tokio::net::{TcpListener, TcpStream, UnixListener};
 use tokio::sync::watch;
 
+use crate::client::stream::ClientStream;
 use crate::shared::Shared;
 
 pub struct Listeners {
@@ -162,7 +163,7 @@ pub async fn run(shared: Arc<Shared>, listeners: Listeners, stop: watch::Receive
                     r = l.accept() => match r {
                         Ok((s, peer)) => {
                             tune_tcp(&s, &shared.config().general);
-                            tokio::spawn(crate::client::serve(s, peer.to_string(), shared.clone()));
+                            tokio::spawn(crate::client::serve(ClientStream::Tcp(s), peer.to_string(), shared.clone()));
                         }
                         Err(e) => {
                             tracing::warn!("accept: {e}");
@@ -182,7 +183,7 @@ pub async fn run(shared: Arc<Shared>, listeners: Listeners, stop: watch::Receive
                 tokio::select! {
                     r = l.accept() => match r {
                         Ok((s, _)) => {
-                            tokio::spawn(crate::client::serve(s, "unix".to_string(), shared.clone()));
+                            tokio::spawn(crate::client::serve(ClientStream::Unix(s), "unix".to_string(), shared.clone()));
                         }
                         Err(e) => {
                             tracing::warn!("accept: {e}");

@@ -9,6 +9,7 @@ use sluice_auth::{Secret, Userlist};
 use sluice_config::{Config, DatabaseDef, PoolMode};
 use sluice_pool::login::LoginParams;
 use sluice_pool::{Limit, Pool, PoolKey, PoolSettings, ServerAddr, ServerSecret};
+use sluice_tls::ServerTls;
 
 use crate::errors::ClientError;
 
@@ -33,6 +34,7 @@ impl PoolRegistry {
         users: &Userlist,
         database: &str,
         client_user: &str,
+        tls: &ServerTls,
     ) -> Result<Route, ClientError> {
         let db = cfg
             .database(database)
@@ -54,7 +56,7 @@ impl PoolRegistry {
                 mode,
             });
         }
-        let settings = build_settings(cfg, users, db, database, &server_user);
+        let settings = build_settings(cfg, users, db, database, &server_user, tls);
         let db_limit = limit(
             &self.db_limits,
             database,
@@ -86,14 +88,14 @@ impl PoolRegistry {
 
     /// Applies a reloaded configuration to the existing pools; pools whose
     /// database entry is gone are closed.
-    pub fn reconfigure(&self, cfg: &Config, users: &Userlist) {
+    pub fn reconfigure(&self, cfg: &Config, users: &Userlist, tls: &ServerTls) {
         let mut pools = self.pools.write().unwrap_or_else(|e| e.into_inner());
         pools.retain(|key, pool| {
             let Some(db) = cfg.database(&key.database) else {
                 pool.close();
                 return false;
             };
-            let mut s = build_settings(cfg, users, db, &key.database, &key.user);
+            let mut s = build_settings(cfg, users, db, &key.database, &key.user, tls);
             let old = pool.settings();
             if let (
                 Some(ServerSecret::Scram {
@@ -178,6 +180,7 @@ fn build_settings(
     db: &DatabaseDef,
     database: &str,
     server_user: &str,
+    tls: &ServerTls,
 ) -> PoolSettings {
     let g = &cfg.general;
     let user_def = cfg.users.get(server_user);
@@ -206,6 +209,7 @@ fn build_settings(
             secret,
             startup,
             max_packet_size: g.max_packet_size,
+            tls: tls.clone(),
         },
         pool_size: db
             .pool_size

@@ -6,13 +6,41 @@ use std::sync::{Arc, RwLock};
 
 use sluice_auth::Userlist;
 use sluice_config::Config;
+use sluice_tls::{ClientTls, ServerTls};
 
 use crate::cancel::CancelRegistry;
 use crate::pools::PoolRegistry;
 
+/// The TLS configurations built from client_tls_* and server_tls_*
+/// (built once, and again on reload; never per connection).
+#[derive(Clone)]
+pub struct TlsState {
+    pub client: ClientTls,
+    pub server: ServerTls,
+}
+
+impl TlsState {
+    pub fn disabled() -> TlsState {
+        TlsState {
+            client: ClientTls::disabled(),
+            server: ServerTls::disabled(),
+        }
+    }
+
+    /// Builds both sides; returns the warnings about settings rustls
+    /// cannot honour exactly.
+    pub fn from_config(config: &Config) -> Result<(TlsState, Vec<String>), sluice_tls::TlsError> {
+        let (client, mut warnings) = ClientTls::from_settings(&config.general)?;
+        let (server, w) = ServerTls::from_settings(&config.general)?;
+        warnings.extend(w);
+        Ok((TlsState { client, server }, warnings))
+    }
+}
+
 pub struct Shared {
     config: RwLock<Arc<Config>>,
     userlist: RwLock<Arc<Userlist>>,
+    tls: RwLock<Arc<TlsState>>,
     pub pools: PoolRegistry,
     pub cancel: Arc<CancelRegistry>,
     /// Client connections open now (logged in or logging in).
@@ -25,10 +53,11 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(config: Config, userlist: Userlist) -> Arc<Shared> {
+    pub fn new(config: Config, userlist: Userlist, tls: TlsState) -> Arc<Shared> {
         Arc::new(Shared {
             config: RwLock::new(Arc::new(config)),
             userlist: RwLock::new(Arc::new(userlist)),
+            tls: RwLock::new(Arc::new(tls)),
             pools: PoolRegistry::default(),
             cancel: Arc::new(CancelRegistry::default()),
             clients: AtomicUsize::new(0),
@@ -45,6 +74,10 @@ impl Shared {
             .clone()
     }
 
+    pub fn tls(&self) -> Arc<TlsState> {
+        self.tls.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     pub fn userlist(&self) -> Arc<Userlist> {
         self.userlist
             .read()
@@ -54,8 +87,9 @@ impl Shared {
 
     /// Installs a new configuration and auth file (RELOAD / SIGHUP); pools
     /// take the new settings for the servers they open from now on.
-    pub fn reload(&self, config: Config, userlist: Userlist) {
-        self.pools.reconfigure(&config, &userlist);
+    pub fn reload(&self, config: Config, userlist: Userlist, tls: TlsState) {
+        self.pools.reconfigure(&config, &userlist, &tls.server);
+        *self.tls.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(tls);
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
         *self.userlist.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(userlist);
     }

@@ -2,7 +2,7 @@
 //! running the client tools.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 /// The directory holding `initdb`, `pg_ctl` and `postgres`.
@@ -88,6 +88,35 @@ fn client_tool(name: &str) -> PathBuf {
 pub fn psql_cmd() -> PathBuf {
     static PSQL: OnceLock<PathBuf> = OnceLock::new();
     PSQL.get_or_init(|| client_tool("psql")).clone()
+}
+
+/// Runs `psql "<conninfo>" -X -At -v ON_ERROR_STOP=1 -c <sql>` with extra
+/// environment `env` (e.g. `[("PGPASSWORD", "pw")]`), waits, and returns its
+/// output whatever the exit status: check `status`, `stdout` (rows, `|`
+/// between columns) and `stderr` (libpq's and the server's messages).
+///
+/// `conninfo` is a libpq connection string or URL, e.g.
+/// `"host=localhost hostaddr=127.0.0.1 port=6432 user=u dbname=d
+/// sslmode=verify-full sslrootcert=/path/ca.crt"`. The caller's PG* and
+/// libpq TLS variables (PGPASSWORD, PGSSLMODE, PGSERVICE, PGOPTIONS, …) are
+/// not passed on, so only `conninfo` and `env` count; PGCONNECT_TIMEOUT is
+/// 10 s unless `env` says otherwise. Panics only if psql cannot be started.
+pub fn psql_with(conninfo: &str, sql: &str, env: &[(&str, &str)]) -> Output {
+    let psql = psql_cmd();
+    let mut cmd = Command::new(&psql);
+    cmd.arg(conninfo)
+        .args(["-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .stdin(Stdio::null());
+    for (var, _) in std::env::vars_os() {
+        let name = var.to_string_lossy();
+        if name.starts_with("PG") {
+            cmd.env_remove(&var);
+        }
+    }
+    cmd.env("PGCONNECT_TIMEOUT", "10")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("sluice-testkit: cannot run {}: {e}", psql.display()))
 }
 
 /// The `pgbench` to run: the one next to the server binaries, else on `PATH`.

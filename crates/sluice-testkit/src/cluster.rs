@@ -49,10 +49,30 @@ impl HbaAuth {
     }
 }
 
+/// Server-side TLS for a cluster: `ssl = on` with these files. Paths must be
+/// absolute and readable by the server's OS user; the key must be owned by it
+/// (or root) and not readable by others — [`TestPki::server_cert`] with
+/// `for_postgres` (or [`TestPki::cluster_ssl`]) makes such files.
+///
+/// [`TestPki::server_cert`]: crate::TestPki::server_cert
+/// [`TestPki::cluster_ssl`]: crate::TestPki::cluster_ssl
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterSsl {
+    /// `ssl_cert_file`.
+    pub cert_file: PathBuf,
+    /// `ssl_key_file`.
+    pub key_file: PathBuf,
+    /// `ssl_ca_file`: the CA that client certificates are checked against
+    /// (needed for `cert` auth or `clientcert=` in pg_hba.conf).
+    pub ca_file: Option<PathBuf>,
+}
+
 /// What [`PgCluster::start`] sets up.
 #[derive(Clone, Debug)]
 pub struct ClusterOptions {
-    /// Auth method for everyone but the superuser `postgres`.
+    /// Auth method for everyone but the superuser `postgres`, and the
+    /// `password_encryption` users' passwords are stored with. With
+    /// [`ClusterOptions::hba`] set, only the latter.
     pub auth: HbaAuth,
     /// (name, password): LOGIN roles, password stored per `auth`.
     pub users: Vec<(String, String)>,
@@ -62,6 +82,15 @@ pub struct ClusterOptions {
     pub max_connections: u32,
     /// Extra postgresql.conf lines, appended last (so they win).
     pub extra_conf: Vec<String>,
+    /// `ssl = on` with these certificate files; None: TLS off.
+    pub ssl: Option<ClusterSsl>,
+    /// The pg_hba.conf rules for everyone but the superuser, replacing the
+    /// ones `auth` would give (`local`/`host 127.0.0.1/32` with its method).
+    /// Written after users and databases are created, below the superuser
+    /// `postgres` trust lines (socket and 127.0.0.1), which always come
+    /// first. E.g. `"hostssl all tls_user 127.0.0.1/32 scram-sha-256\n\
+    /// hostnossl all tls_user 127.0.0.1/32 reject\n"`.
+    pub hba: Option<String>,
 }
 
 impl Default for ClusterOptions {
@@ -72,6 +101,8 @@ impl Default for ClusterOptions {
             databases: Vec::new(),
             max_connections: 200,
             extra_conf: Vec::new(),
+            ssl: None,
+            hba: None,
         }
     }
 }
@@ -91,6 +122,7 @@ struct Setup {
     max_connections: u32,
     password_encryption: &'static str,
     extra_conf: Vec<String>,
+    ssl: Option<ClusterSsl>,
     hba: String,
 }
 
@@ -112,10 +144,14 @@ impl Setup {
             max_connections: opts.max_connections,
             password_encryption: encryption,
             extra_conf: opts.extra_conf,
-            hba: hba_text(&[
-                format!("local all all {method}"),
-                format!("host all all 127.0.0.1/32 {method}"),
-            ]),
+            ssl: opts.ssl,
+            hba: match opts.hba {
+                Some(rules) => hba_text(&rules.lines().map(str::to_owned).collect::<Vec<_>>()),
+                None => hba_text(&[
+                    format!("local all all {method}"),
+                    format!("host all all 127.0.0.1/32 {method}"),
+                ]),
+            },
         }
     }
 
@@ -135,6 +171,7 @@ impl Setup {
             max_connections: 200,
             password_encryption: "scram-sha-256",
             extra_conf: Vec::new(),
+            ssl: None,
             hba: hba_text(&[
                 "local all md5_user md5".to_owned(),
                 "local all all scram-sha-256".to_owned(),
@@ -159,6 +196,24 @@ fn hba_text(rules: &[String]) -> String {
         text.push('\n');
     }
     text
+}
+
+/// postgresql.conf lines turning TLS on with `ssl`'s files.
+fn ssl_conf(ssl: &ClusterSsl) -> String {
+    // postgresql.conf strings: quotes doubled, backslashes escaped.
+    let file = |p: &Path| {
+        let text = p.to_string_lossy().replace('\\', "\\\\");
+        sql_literal(&text)
+    };
+    let mut conf = format!(
+        "ssl = on\nssl_cert_file = {}\nssl_key_file = {}\n",
+        file(&ssl.cert_file),
+        file(&ssl.key_file)
+    );
+    if let Some(ca) = &ssl.ca_file {
+        conf.push_str(&format!("ssl_ca_file = {}\n", file(ca)));
+    }
+    conf
 }
 
 /// A running throwaway PostgreSQL server. Dropping it stops the server
@@ -322,6 +377,9 @@ impl PgCluster {
             max = setup.max_connections,
             enc = setup.password_encryption,
         );
+        if let Some(ssl) = &setup.ssl {
+            conf.push_str(&ssl_conf(ssl));
+        }
         for line in &setup.extra_conf {
             conf.push_str(line);
             conf.push('\n');
@@ -594,6 +652,56 @@ mod tests {
         let md5 = setup.hba.find("host all all 127.0.0.1/32 md5").unwrap();
         assert!(trust < md5);
         assert_eq!(setup.password_encryption, "md5");
+    }
+
+    #[test]
+    fn custom_hba_replaces_the_auth_rules_below_superuser_trust() {
+        let setup = Setup::from_options(ClusterOptions {
+            auth: HbaAuth::Scram,
+            hba: Some(
+                "hostssl all tls_user 127.0.0.1/32 scram-sha-256\n\
+                 hostnossl all tls_user 127.0.0.1/32 reject\n"
+                    .to_owned(),
+            ),
+            ..Default::default()
+        });
+        let local_trust = setup.hba.find("local all postgres trust").unwrap();
+        let host_trust = setup
+            .hba
+            .find("host all postgres 127.0.0.1/32 trust")
+            .unwrap();
+        let ssl = setup
+            .hba
+            .find("hostssl all tls_user 127.0.0.1/32 scram-sha-256\n")
+            .unwrap();
+        let nossl = setup
+            .hba
+            .find("hostnossl all tls_user 127.0.0.1/32 reject\n")
+            .unwrap();
+        assert!(local_trust < ssl && host_trust < ssl && ssl < nossl);
+        assert!(!setup.hba.contains("host all all"), "{}", setup.hba);
+        assert_eq!(setup.password_encryption, "scram-sha-256");
+    }
+
+    #[test]
+    fn ssl_options_become_conf_lines() {
+        let ssl = ClusterSsl {
+            cert_file: "/x/server.crt".into(),
+            key_file: "/x/it's.key".into(),
+            ca_file: None,
+        };
+        let conf = ssl_conf(&ssl);
+        assert_eq!(
+            conf,
+            "ssl = on\nssl_cert_file = '/x/server.crt'\nssl_key_file = '/x/it''s.key'\n"
+        );
+        let conf = ssl_conf(&ClusterSsl {
+            ca_file: Some("/x/ca.crt".into()),
+            ..ssl
+        });
+        assert!(conf.ends_with("ssl_ca_file = '/x/ca.crt'\n"), "{conf}");
+        let defaults = ClusterOptions::default();
+        assert!(defaults.ssl.is_none() && defaults.hba.is_none());
     }
 
     #[test]

@@ -138,6 +138,7 @@ async fn own_md5_cluster_survives_restart_stop_and_start() {
         databases: vec![("alice_db".into(), "alice".into())],
         max_connections: 30,
         extra_conf: vec!["application_name = 'from_extra_conf'".into()],
+        ..Default::default()
     });
     assert_eq!(pg.psql("postgres", "SHOW max_connections"), "30");
     assert_eq!(pg.psql("postgres", "SHOW application_name"), "psql");

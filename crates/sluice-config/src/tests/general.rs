@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::{messages, parse_err, parse_ok};
 use crate::general::{apply, Applied};
 use crate::{
-    describe_supported_keys, parse_str, AuthType, ConfigError, GeneralSettings, PoolMode,
+    describe_supported_keys, parse_str, AuthType, ConfigError, GeneralSettings, PoolMode, TlsMode,
     NOT_YET_IMPLEMENTED, SUPPORTED_KEYS,
 };
 
@@ -24,6 +24,15 @@ const SAMPLE_VALUES: &[(&str, &str)] = &[
     ("auth_user", "pgbouncer"),
     ("client_idle_timeout", "300"),
     ("client_login_timeout", "30"),
+    ("client_tls13_ciphers", "TLS_AES_256_GCM_SHA384"),
+    ("client_tls_ca_file", "/etc/sluice/ca.crt"),
+    ("client_tls_cert_file", "/etc/sluice/server.crt"),
+    ("client_tls_ciphers", "ECDHE-ECDSA-AES256-GCM-SHA384"),
+    ("client_tls_dheparams", "none"),
+    ("client_tls_ecdhcurve", "prime256v1"),
+    ("client_tls_key_file", "/etc/sluice/server.key"),
+    ("client_tls_protocols", "tlsv1.3"),
+    ("client_tls_sslmode", "verify-full"),
     ("default_pool_size", "25"),
     ("idle_transaction_timeout", "10"),
     ("ignore_startup_parameters", "extra_float_digits, Options"),
@@ -53,6 +62,13 @@ const SAMPLE_VALUES: &[(&str, &str)] = &[
     ("server_login_retry", "1"),
     ("server_reset_query", "DEALLOCATE ALL"),
     ("server_reset_query_always", "1"),
+    ("server_tls13_ciphers", "TLS_CHACHA20_POLY1305_SHA256"),
+    ("server_tls_ca_file", "/etc/sluice/root.crt"),
+    ("server_tls_cert_file", "/etc/sluice/client.crt"),
+    ("server_tls_ciphers", "HIGH:!aNULL"),
+    ("server_tls_key_file", "/etc/sluice/client.key"),
+    ("server_tls_protocols", "all"),
+    ("server_tls_sslmode", "verify-ca"),
     ("stats_users", "stats"),
     ("tcp_keepalive", "0"),
     ("tcp_keepcnt", "5"),
@@ -118,6 +134,127 @@ fn a_full_section_fills_the_settings() {
     assert_eq!(g.stats_users, vec!["stats"]);
     assert_eq!(g.user.as_deref(), Some("postgres"));
     assert_eq!(g.pidfile, Some(PathBuf::from("/run/pgbouncer.pid")));
+    assert_eq!(g.client_tls_sslmode, TlsMode::VerifyFull);
+    assert_eq!(
+        g.client_tls_key_file.as_deref(),
+        Some(Path::new("/etc/sluice/server.key"))
+    );
+    assert_eq!(
+        g.client_tls_cert_file.as_deref(),
+        Some(Path::new("/etc/sluice/server.crt"))
+    );
+    assert_eq!(
+        g.client_tls_ca_file.as_deref(),
+        Some(Path::new("/etc/sluice/ca.crt"))
+    );
+    assert_eq!(g.client_tls_protocols, "tlsv1.3");
+    assert_eq!(g.client_tls_ciphers, "ECDHE-ECDSA-AES256-GCM-SHA384");
+    assert_eq!(g.client_tls13_ciphers, "TLS_AES_256_GCM_SHA384");
+    assert_eq!(g.client_tls_ecdhcurve, "prime256v1");
+    assert_eq!(g.client_tls_dheparams, "none");
+    assert_eq!(g.server_tls_sslmode, TlsMode::VerifyCa);
+    assert_eq!(
+        g.server_tls_ca_file.as_deref(),
+        Some(Path::new("/etc/sluice/root.crt"))
+    );
+    assert_eq!(
+        g.server_tls_key_file.as_deref(),
+        Some(Path::new("/etc/sluice/client.key"))
+    );
+    assert_eq!(
+        g.server_tls_cert_file.as_deref(),
+        Some(Path::new("/etc/sluice/client.crt"))
+    );
+    assert_eq!(g.server_tls_protocols, "all");
+    assert_eq!(g.server_tls_ciphers, "HIGH:!aNULL");
+    assert_eq!(g.server_tls13_ciphers, "TLS_CHACHA20_POLY1305_SHA256");
+}
+
+#[test]
+fn tls_settings_default_to_pgbouncers() {
+    let (config, _) = parse_ok("[pgbouncer]\nlisten_port = 6432\n");
+    let g = &config.general;
+    assert_eq!(g.client_tls_sslmode, TlsMode::Disable);
+    assert_eq!(g.server_tls_sslmode, TlsMode::Prefer);
+    assert_eq!(
+        (
+            &g.client_tls_key_file,
+            &g.client_tls_cert_file,
+            &g.client_tls_ca_file
+        ),
+        (&None, &None, &None)
+    );
+    assert_eq!(
+        (
+            &g.server_tls_key_file,
+            &g.server_tls_cert_file,
+            &g.server_tls_ca_file
+        ),
+        (&None, &None, &None)
+    );
+    assert_eq!(g.client_tls_protocols, "secure");
+    assert_eq!(g.server_tls_protocols, "secure");
+    assert_eq!(g.client_tls_ciphers, "default");
+    assert_eq!(g.server_tls_ciphers, "default");
+    assert_eq!(g.client_tls13_ciphers, "");
+    assert_eq!(g.server_tls13_ciphers, "");
+    assert_eq!(g.client_tls_ecdhcurve, "auto");
+    assert_eq!(g.client_tls_dheparams, "auto");
+}
+
+#[test]
+fn every_tls_mode_is_accepted_in_any_case() {
+    for (text, expected) in [
+        ("disable", TlsMode::Disable),
+        ("Allow", TlsMode::Allow),
+        ("prefer", TlsMode::Prefer),
+        ("REQUIRE", TlsMode::Require),
+        ("verify-ca", TlsMode::VerifyCa),
+        ("Verify-Full", TlsMode::VerifyFull),
+    ] {
+        let (config, warnings) = parse_ok(&format!(
+            "[pgbouncer]\nclient_tls_sslmode = {text}\nserver_tls_sslmode = {text}\n"
+        ));
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(config.general.client_tls_sslmode, expected, "{text}");
+        assert_eq!(config.general.server_tls_sslmode, expected, "{text}");
+        assert_eq!(expected.as_str(), text.to_ascii_lowercase());
+    }
+}
+
+#[test]
+fn tls_mode_helpers() {
+    assert!(!TlsMode::Prefer.requires_tls());
+    assert!(TlsMode::Require.requires_tls());
+    assert!(!TlsMode::Require.verifies_peer());
+    assert!(TlsMode::VerifyCa.verifies_peer() && TlsMode::VerifyFull.verifies_peer());
+}
+
+#[test]
+fn an_invalid_tls_mode_is_an_error_naming_file_and_line() {
+    for key in ["client_tls_sslmode", "server_tls_sslmode"] {
+        let text = format!("[pgbouncer]\n\n{key} = verify_full\n");
+        let err = parse_str(&text, Path::new("/etc/x.ini")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "/etc/x.ini:3: invalid value for {key}: \"verify_full\" (expected one of \
+                 disable, allow, prefer, require, verify-ca, verify-full)"
+            )
+        );
+        assert_eq!(err.location(), (Path::new("/etc/x.ini"), Some(3)));
+    }
+}
+
+#[test]
+fn empty_tls_file_settings_mean_not_set() {
+    let (config, _) = parse_ok(
+        "[pgbouncer]\nclient_tls_key_file =\nclient_tls_cert_file = \nserver_tls_ca_file=\n",
+    );
+    let g = &config.general;
+    assert_eq!(g.client_tls_key_file, None);
+    assert_eq!(g.client_tls_cert_file, None);
+    assert_eq!(g.server_tls_ca_file, None);
 }
 
 #[test]
@@ -244,7 +381,7 @@ fn a_misspelt_key_gets_a_suggestion() {
 #[test]
 fn not_yet_implemented_keys_are_accepted_with_a_softer_warning() {
     let (config, warnings) = parse_ok(
-        "[pgbouncer]\nmax_prepared_statements = 100\nclient_tls_sslmode = require\nstats_period = 60\n",
+        "[pgbouncer]\nmax_prepared_statements = 100\ndns_max_ttl = 30\nstats_period = 60\n",
     );
     assert_eq!(config.general, GeneralSettings::default());
     let msgs = messages(&warnings);

@@ -31,9 +31,19 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
     auth_type: AuthType,
     user: &str,
     secret: Option<&Secret>,
+    peer_cn: Option<&str>,
 ) -> Result<AuthOutcome, ClientError> {
     match auth_type {
         AuthType::Any => Ok(AuthOutcome::default()),
+        // The certificate was verified against client_tls_ca_file during
+        // the handshake; its CN must name the user.
+        AuthType::Cert => match peer_cn {
+            Some(cn) if cn == user => Ok(AuthOutcome::default()),
+            _ => Err(ClientError::fatal(
+                "28000",
+                "certificate authentication failed",
+            )),
+        },
         AuthType::Trust => match secret {
             Some(_) => Ok(AuthOutcome::default()),
             None => Err(ClientError::fatal(

@@ -14,6 +14,12 @@ pub struct ClientIo<S> {
     pub max_packet: usize,
 }
 
+impl ClientIo<super::stream::ClientStream> {
+    pub fn stream_is_tls(&self) -> bool {
+        self.stream.is_tls()
+    }
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> ClientIo<S> {
     pub fn new(stream: S, pkt_buf: usize, max_packet: usize) -> Self {
         ClientIo {
@@ -54,6 +60,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ClientIo<S> {
             }
             self.wbuf.advance(n);
         }
+        self.stream.flush().await?;
         Ok(())
     }
 

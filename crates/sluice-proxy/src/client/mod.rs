@@ -6,22 +6,24 @@ pub mod io;
 pub mod params;
 pub mod session;
 pub mod startup;
+pub mod stream;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use sluice_auth::Secret;
-use sluice_config::AuthType;
+use sluice_config::{AuthType, TlsMode};
 use sluice_pool::ServerSecret;
 use sluice_protocol::builders;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::AsyncWriteExt;
 
 use self::io::ClientIo;
 use self::params::ClientParams;
 use self::session::{Session, Timeouts};
 use self::startup::{read_startup, Handshake};
+use self::stream::ClientStream;
 use crate::errors::ClientError;
-use crate::shared::Shared;
+use crate::shared::{Shared, TlsState};
 
 /// Counts a client connection for max_client_conn while it lives.
 struct ClientSlot(Arc<Shared>);
@@ -33,10 +35,7 @@ impl Drop for ClientSlot {
 }
 
 /// Serves one accepted connection to the end.
-pub async fn serve<S>(stream: S, peer: String, shared: Arc<Shared>)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+pub async fn serve(stream: ClientStream, peer: String, shared: Arc<Shared>) {
     let count = shared.clients.fetch_add(1, Ordering::Relaxed) + 1;
     let _slot = ClientSlot(shared.clone());
     let cfg = shared.config();
@@ -101,25 +100,74 @@ struct LoginInfo {
     database: String,
 }
 
+/// Answers an SSLRequest: `S` and a TLS handshake when client TLS is on
+/// (TCP only), `N` otherwise.
+async fn answer_ssl_request(
+    io: &mut ClientIo<ClientStream>,
+    tls: &TlsState,
+) -> Result<(), ClientError> {
+    let acceptor = match (&tls.client.acceptor, &io.stream) {
+        (Some(a), ClientStream::Tcp(_)) => a.clone(),
+        _ => {
+            io.stream.write_all(b"N").await?;
+            return Ok(());
+        }
+    };
+    io.stream.write_all(b"S").await?;
+    let ClientStream::Tcp(tcp) = std::mem::replace(&mut io.stream, ClientStream::Closed) else {
+        return Err(ClientError::protocol_violation("bad startup sequence"));
+    };
+    let s = acceptor.accept(tcp).await?;
+    io.stream = ClientStream::Tls(Box::new(s));
+    Ok(())
+}
+
+/// PostgreSQL 17's direct TLS (`sslnegotiation=direct`): the first byte is
+/// a TLS handshake record instead of a packet length.
+async fn direct_tls(io: &mut ClientIo<ClientStream>, tls: &TlsState) -> Result<(), ClientError> {
+    let (Some(acceptor), ClientStream::Tcp(tcp)) = (&tls.client.acceptor, &io.stream) else {
+        return Ok(());
+    };
+    let mut first = [0u8; 1];
+    if tcp.peek(&mut first).await? == 1 && first[0] == 0x16 {
+        let acceptor = acceptor.clone();
+        let ClientStream::Tcp(tcp) = std::mem::replace(&mut io.stream, ClientStream::Closed) else {
+            return Err(ClientError::protocol_violation("bad startup sequence"));
+        };
+        let s = acceptor.accept(tcp).await?;
+        io.stream = ClientStream::Tls(Box::new(s));
+    }
+    Ok(())
+}
+
 /// Startup and authentication. `None` when the connection was a cancel.
-async fn login<S>(
-    io: &mut ClientIo<S>,
+async fn login(
+    io: &mut ClientIo<ClientStream>,
     shared: &Arc<Shared>,
     peer: &str,
     count: usize,
-) -> Result<Option<LoginInfo>, ClientError>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let startup = match read_startup(io).await? {
-        Handshake::Cancel { pid, key } => {
-            shared.cancel.cancel(pid, key).await;
-            return Ok(None);
+) -> Result<Option<LoginInfo>, ClientError> {
+    let tls = shared.tls();
+    direct_tls(io, &tls).await?;
+    let startup = loop {
+        match read_startup(io).await? {
+            Handshake::Cancel { pid, key } => {
+                shared.cancel.cancel(pid, key).await;
+                return Ok(None);
+            }
+            Handshake::SslRequest => answer_ssl_request(io, &tls).await?,
+            Handshake::Login(p) => break p,
         }
-        Handshake::Login(p) => p,
     };
     let cfg = shared.config();
     let g = &cfg.general;
+    let tls_required = matches!(
+        tls.client.mode,
+        TlsMode::Require | TlsMode::VerifyCa | TlsMode::VerifyFull
+    );
+    if tls_required && !io.stream.is_tls() && !io.stream.is_unix() {
+        return Err(ClientError::fatal("08P01", "SSL required"));
+    }
     if shared.is_shutting_down() {
         return Err(ClientError::fatal("08P01", "pooler is shutting down"));
     }
@@ -165,9 +213,12 @@ where
 
     let users = shared.userlist();
     let secret: Option<&Secret> = users.get(&user);
-    let outcome = auth::authenticate(io, g.auth_type, &user, secret).await?;
+    let peer_cn = io.stream.peer_common_name();
+    let outcome = auth::authenticate(io, g.auth_type, &user, secret, peer_cn.as_deref()).await?;
 
-    let route = shared.pools.route(&cfg, &users, &database, &user)?;
+    let route = shared
+        .pools
+        .route(&cfg, &users, &database, &user, &tls.server)?;
     if let (Some(key), Some(Secret::Scram(s))) = (outcome.scram_client_key, secret) {
         if db.user.is_none() {
             route.pool.update_login(|l| {

@@ -80,6 +80,9 @@ pub struct Session<S> {
     t: Tracker,
     timer: Pin<Box<Sleep>>,
     timer_armed: bool,
+    /// A write went into a buffering layer (TLS) that may still hold it.
+    client_needs_flush: bool,
+    server_needs_flush: bool,
     last_activity: Instant,
     query_start: Instant,
 }
@@ -115,6 +118,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
             t: Tracker::default(),
             timer: Box::pin(tokio::time::sleep(Duration::from_secs(3600))),
             timer_armed: false,
+            client_needs_flush: false,
+            server_needs_flush: false,
             last_activity: now,
             query_start: now,
         }
@@ -221,8 +226,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                     }
                     Poll::Ready(Ok(n)) => {
                         io.wbuf.advance(n);
+                        self.client_needs_flush = true;
                         return Poll::Ready(Event::Progress);
                     }
+                    Poll::Pending => {}
+                }
+            } else if self.client_needs_flush {
+                match Pin::new(&mut io.stream).poll_flush(cx) {
+                    Poll::Ready(Ok(())) => self.client_needs_flush = false,
+                    Poll::Ready(Err(_)) => return Poll::Ready(Event::ClientGone),
                     Poll::Pending => {}
                 }
             }
@@ -234,8 +246,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                         }
                         Poll::Ready(Ok(n)) => {
                             self.sout.advance(n);
+                            self.server_needs_flush = true;
                             return Poll::Ready(Event::Progress);
                         }
+                        Poll::Pending => {}
+                    }
+                } else if self.server_needs_flush {
+                    match Pin::new(&mut srv.stream).poll_flush(cx) {
+                        Poll::Ready(Ok(())) => self.server_needs_flush = false,
+                        Poll::Ready(Err(_)) => return Poll::Ready(Event::ServerGone),
                         Poll::Pending => {}
                     }
                 }
@@ -475,6 +494,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
             key: srv.backend_key,
         }));
         self.t = Tracker::default();
+        self.server_needs_flush = false;
         self.server = Some(srv);
         Ok(())
     }
