@@ -118,6 +118,48 @@ impl ServerConn {
         }
     }
 
+    /// Runs `sql` with text parameters through the extended protocol (no
+    /// quoting needed) and returns its first row, if any.
+    pub async fn query_row(
+        &mut self,
+        sql: &str,
+        params: &[Option<&str>],
+    ) -> Result<Option<Vec<Option<String>>>, PoolError> {
+        let mut out = BytesMut::new();
+        sluice_protocol::builders::put_parse_unnamed(&mut out, sql);
+        sluice_protocol::builders::put_bind_unnamed(&mut out, params);
+        sluice_protocol::builders::put_execute_unnamed(&mut out);
+        sluice_protocol::builders::put_sync(&mut out);
+        self.write_all(&out).await?;
+        let (mut row, mut error) = (None, None);
+        loop {
+            let m = self.read_message().await?;
+            match m.tag() {
+                backend::DATA_ROW if row.is_none() => row = Some(backend::data_row(m.body())?),
+                backend::ERROR_RESPONSE => {
+                    let f = backend::error_fields(m.body())?;
+                    error = Some(PoolError::Refused {
+                        severity: f.severity,
+                        code: f.code,
+                        message: f.message,
+                    });
+                }
+                backend::PARAMETER_STATUS => self.note_parameter(&m),
+                backend::READY_FOR_QUERY => {
+                    let st = backend::ready_for_query(m.body())?;
+                    return match error {
+                        Some(e) => Err(e),
+                        None if st != backend::TxStatus::Idle => {
+                            Err(PoolError::Auth("query left a transaction open".to_string()))
+                        }
+                        None => Ok(row),
+                    };
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// True when an idle server shows no sign of having gone away: nothing to
     /// read (an idle server only speaks to say it is terminating) and no EOF.
     pub fn looks_alive(&mut self) -> bool {

@@ -101,6 +101,25 @@ pub fn auth_request(body: &[u8]) -> Result<AuthRequest<'_>, ProtocolError> {
     }
 }
 
+pub const DATA_ROW: u8 = b'D';
+
+/// The columns of a DataRow as text (`None` = NULL).
+pub fn data_row(body: &[u8]) -> Result<Vec<Option<String>>, ProtocolError> {
+    let mut r = BodyReader::new(body, "DataRow");
+    let n = r.i16()?;
+    let mut out = Vec::with_capacity(n.max(0) as usize);
+    for _ in 0..n {
+        let len = r.i32()?;
+        if len < 0 {
+            out.push(None);
+        } else {
+            let v = r.bytes(len as usize)?;
+            out.push(Some(String::from_utf8_lossy(v).into_owned()));
+        }
+    }
+    Ok(out)
+}
+
 /// The fields of an ErrorResponse/NoticeResponse that the pooler uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ErrorFields {
@@ -142,6 +161,16 @@ mod tests {
         assert_eq!(f.code, "08P01");
         assert_eq!(f.message, "boom");
         assert!(error_fields(b"Cabc").is_err());
+    }
+
+    #[test]
+    fn data_rows_parse_with_nulls_and_reject_truncation() {
+        let mut b = 2i16.to_be_bytes().to_vec();
+        b.extend_from_slice(&2i32.to_be_bytes());
+        b.extend_from_slice(b"ab");
+        b.extend_from_slice(&(-1i32).to_be_bytes());
+        assert_eq!(data_row(&b).unwrap(), vec![Some("ab".to_string()), None]);
+        assert!(data_row(&b[..7]).is_err());
     }
 
     #[test]

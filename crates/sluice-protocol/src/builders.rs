@@ -116,6 +116,44 @@ pub fn put_query(buf: &mut BytesMut, sql: &str) {
     put_message(buf, b'Q', |b| put_cstr(b, sql));
 }
 
+/// Parse of the unnamed statement with no declared parameter types.
+pub fn put_parse_unnamed(buf: &mut BytesMut, sql: &str) {
+    put_message(buf, b'P', |b| {
+        b.put_u8(0);
+        put_cstr(b, sql);
+        b.put_i16(0);
+    });
+}
+
+/// Bind of the unnamed portal to the unnamed statement, text parameters
+/// (`None` = NULL), text results.
+pub fn put_bind_unnamed(buf: &mut BytesMut, params: &[Option<&str>]) {
+    put_message(buf, b'B', |b| {
+        b.put_u8(0);
+        b.put_u8(0);
+        b.put_i16(0);
+        b.put_i16(params.len() as i16);
+        for p in params {
+            match p {
+                Some(v) => {
+                    b.put_i32(v.len() as i32);
+                    b.put_slice(v.as_bytes());
+                }
+                None => b.put_i32(-1),
+            }
+        }
+        b.put_i16(0);
+    });
+}
+
+/// Execute of the unnamed portal, all rows.
+pub fn put_execute_unnamed(buf: &mut BytesMut) {
+    put_message(buf, b'E', |b| {
+        b.put_u8(0);
+        b.put_i32(0);
+    });
+}
+
 pub fn put_terminate(buf: &mut BytesMut) {
     put_message(buf, b'X', |_| {});
 }

@@ -2,6 +2,7 @@
 //! authentication, the welcome, then the session loop.
 
 pub mod auth;
+pub mod auth_query;
 pub mod io;
 pub mod params;
 pub mod session;
@@ -212,14 +213,51 @@ async fn login(
     }
 
     let users = shared.userlist();
-    let secret: Option<&Secret> = users.get(&user);
+    let timeouts = timeouts(&cfg, &user, db);
+    let mut secret: Option<Secret> = users.get(&user).cloned();
+    let needs_secret = matches!(
+        g.auth_type,
+        AuthType::Plain | AuthType::Md5 | AuthType::ScramSha256
+    );
+    let mut from_auth_query = false;
+    if secret.is_none() && needs_secret {
+        if let Some(auth_user) = auth_query::auth_user(&cfg, db) {
+            secret = auth_query::fetch_secret(
+                shared,
+                &cfg,
+                &database,
+                auth_user,
+                &user,
+                timeouts.query_wait_timeout,
+            )
+            .await?;
+            from_auth_query = secret.is_some();
+        }
+    }
     let peer_cn = io.stream.peer_common_name();
-    let outcome = auth::authenticate(io, g.auth_type, &user, secret, peer_cn.as_deref()).await?;
+    let outcome =
+        auth::authenticate(io, g.auth_type, &user, secret.as_ref(), peer_cn.as_deref()).await?;
 
     let route = shared
         .pools
         .route(&cfg, &users, &database, &user, &tls.server)?;
-    if let (Some(key), Some(Secret::Scram(s))) = (outcome.scram_client_key, secret) {
+    if from_auth_query && db.user.is_none() {
+        // The server login uses what auth_query found (md5, or SCRAM with
+        // the client's proof below).
+        if let Some(found) = &secret {
+            route.pool.update_login(|l| {
+                let keep_key = matches!(
+                    (&l.secret, found),
+                    (Some(ServerSecret::Scram { secret: had, .. }), Secret::Scram(new))
+                        if had.stored_key == new.stored_key
+                );
+                if !keep_key {
+                    l.secret = Some(crate::pools::server_secret(found));
+                }
+            });
+        }
+    }
+    if let (Some(key), Some(Secret::Scram(s))) = (outcome.scram_client_key, secret.as_ref()) {
         if db.user.is_none() {
             route.pool.update_login(|l| {
                 if let Some(ServerSecret::Scram { secret, client_key }) = &mut l.secret {
@@ -230,7 +268,6 @@ async fn login(
             });
         }
     }
-    let timeouts = timeouts(&cfg, &user, db);
 
     // The server's parameters to show the client: from the pool's last
     // login, or from a fresh server. Extra startup settings are tried on a
