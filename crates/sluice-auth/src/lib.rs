@@ -14,7 +14,9 @@ pub use crate::md5::{
 pub use crate::plain::verify_plain_password;
 pub use crate::scram::ScramError;
 pub use crate::scram_client::ScramClient;
-pub use crate::scram_server::{ScramServer, DEFAULT_SCRAM_ITERATIONS, SCRAM_SHA_256};
+pub use crate::scram_server::{
+    ScramServer, DEFAULT_SCRAM_ITERATIONS, SCRAM_SHA_256, SCRAM_SHA_256_PLUS,
+};
 pub use crate::userlist::{
     load_userlist, parse_userlist, InvalidScramSecret, ScramSecret, Secret, Userlist, UserlistError,
 };

@@ -22,14 +22,32 @@ pub enum ScramError {
     /// The client asked for channel binding (`p=...`), which we do not advertise.
     #[error("client requires SCRAM channel binding, but SCRAM-SHA-256-PLUS is not offered")]
     ChannelBindingUnsupported,
+    /// The client asked for a channel-binding type other than `tls-server-end-point`.
+    #[error("unsupported SCRAM channel-binding type")]
+    UnsupportedChannelBindingType,
+    /// The client sent the `y` flag (it supports channel binding but thinks the
+    /// server does not) although SCRAM-SHA-256-PLUS was offered: a possible
+    /// downgrade attack (PostgreSQL's rule).
+    #[error(
+        "SCRAM channel binding negotiation error: the client supports SCRAM channel binding \
+         but thinks the server does not, while this server does"
+    )]
+    ChannelBindingNegotiation,
+    /// The client selected a SASL mechanism we did not offer.
+    #[error("client selected an invalid SASL authentication mechanism")]
+    InvalidMechanism,
+    /// Channel binding was asked for with empty `tls-server-end-point` data.
+    #[error("no certificate hash for SCRAM channel binding")]
+    NoChannelBindingData,
     /// The client sent an authorization identity (`a=...`).
     #[error("client uses authorization identity, but it is not supported")]
     AuthzidUnsupported,
     /// The message starts with a mandatory extension (`m=...`).
     #[error("SCRAM message requires an unsupported extension")]
     UnsupportedExtension,
-    /// The channel-binding echo in client-final-message does not match the GS2 header.
-    #[error("unexpected SCRAM channel-binding attribute in client-final-message")]
+    /// The channel-binding echo in client-final-message does not match the GS2
+    /// header (and, with SCRAM-SHA-256-PLUS, the server certificate's hash).
+    #[error("SCRAM channel binding check failed: unexpected channel-binding attribute in client-final-message")]
     ChannelBindingMismatch,
     /// The nonce does not continue the exchange's nonce.
     #[error("SCRAM nonce mismatch")]

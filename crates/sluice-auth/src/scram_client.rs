@@ -1,14 +1,14 @@
-//! Client side of SCRAM-SHA-256, used by the pooler to log in to PostgreSQL servers with a password or a passed-through ClientKey.
+//! Client side of SCRAM-SHA-256 (and SCRAM-SHA-256-PLUS with `tls-server-end-point` channel binding), used by the pooler to log in to PostgreSQL servers with a password or a passed-through ClientKey.
 
 use std::fmt;
 
 use crate::scram::{self, Key, ScramError};
 use crate::userlist::ScramSecret;
 
-/// GS2 header we send: no channel binding ("n,,"), no authzid.
+/// GS2 header we send without channel binding: "n,,", no authzid.
 const GS2_HEADER: &[u8] = b"n,,";
-/// base64("n,,"), echoed in client-final-message.
-const CBIND_INPUT: &str = "biws";
+/// GS2 header we send with channel binding, no authzid.
+const GS2_HEADER_PLUS: &[u8] = b"p=tls-server-end-point,,";
 
 /// One SCRAM-SHA-256 login to a server.
 ///
@@ -23,6 +23,8 @@ const CBIND_INPUT: &str = "biws";
 /// [`handle_server_final`]: ScramClient::handle_server_final
 pub struct ScramClient {
     keys: KeySource,
+    /// The server certificate's `tls-server-end-point` hash, with channel binding.
+    end_point: Option<Vec<u8>>,
     client_nonce: String,
     client_first_bare: String,
     state: State,
@@ -51,6 +53,7 @@ impl ScramClient {
         let client_nonce = scram::random_nonce();
         ScramClient {
             keys,
+            end_point: None,
             // The user name is left empty, as libpq does: the server takes it
             // from the startup packet.
             client_first_bare: format!("n=,r={client_nonce}"),
@@ -78,10 +81,38 @@ impl ScramClient {
         })
     }
 
+    /// Uses SCRAM-SHA-256-PLUS with `tls-server-end-point` channel binding:
+    /// `end_point` is the hash of the certificate the server presented on
+    /// this TLS connection (RFC 5929). Select [`ScramClient::mechanism`] in
+    /// SASLInitialResponse.
+    pub fn with_channel_binding(mut self, end_point: Vec<u8>) -> Self {
+        self.end_point = Some(end_point);
+        self
+    }
+
+    /// The SASL mechanism to select in SASLInitialResponse:
+    /// [`SCRAM_SHA_256_PLUS`](crate::SCRAM_SHA_256_PLUS) with channel binding,
+    /// else [`SCRAM_SHA_256`](crate::SCRAM_SHA_256).
+    pub fn mechanism(&self) -> &'static str {
+        if self.end_point.is_some() {
+            crate::scram_server::SCRAM_SHA_256_PLUS
+        } else {
+            crate::scram_server::SCRAM_SHA_256
+        }
+    }
+
+    fn gs2_header(&self) -> &'static [u8] {
+        if self.end_point.is_some() {
+            GS2_HEADER_PLUS
+        } else {
+            GS2_HEADER
+        }
+    }
+
     /// The client-first-message: data for SASLInitialResponse.
     pub fn client_first(&mut self) -> Vec<u8> {
         self.state = State::FirstSent;
-        let mut msg = GS2_HEADER.to_vec();
+        let mut msg = self.gs2_header().to_vec();
         msg.extend_from_slice(self.client_first_bare.as_bytes());
         msg
     }
@@ -151,7 +182,11 @@ impl ScramClient {
             }
         };
 
-        let mut client_final = format!("c={CBIND_INPUT},r=").into_bytes();
+        let mut cbind_input = self.gs2_header().to_vec();
+        if let Some(end_point) = &self.end_point {
+            cbind_input.extend_from_slice(end_point);
+        }
+        let mut client_final = format!("c={},r=", scram::b64_encode(&cbind_input)).into_bytes();
         client_final.extend_from_slice(nonce);
         let auth_message: [&[u8]; 5] = [
             self.client_first_bare.as_bytes(),
@@ -225,6 +260,7 @@ impl fmt::Debug for ScramClient {
         };
         f.debug_struct("ScramClient")
             .field("keys", &keys)
+            .field("channel_binding", &self.end_point.is_some())
             .field("state", &state)
             .finish()
     }
@@ -430,6 +466,25 @@ mod tests {
             c.handle_server_first(&sf),
             Err(ScramError::ClientKeyMismatch)
         );
+    }
+
+    #[test]
+    fn channel_binding_messages() {
+        let end_point = scram::sha256(b"server certificate").to_vec();
+        let mut c = ScramClient::from_password("pw").with_channel_binding(end_point.clone());
+        assert_eq!(c.mechanism(), crate::SCRAM_SHA_256_PLUS);
+        let first = c.client_first();
+        assert!(first.starts_with(b"p=tls-server-end-point,,n=,r="));
+        let nonce =
+            String::from_utf8_lossy(&first[b"p=tls-server-end-point,,n=,r=".len()..]).into_owned();
+        let cf = c
+            .handle_server_first(format!("r={nonce}X,s=c2FsdA==,i=1").as_bytes())
+            .expect("server-first");
+        let mut cbind_input = b"p=tls-server-end-point,,".to_vec();
+        cbind_input.extend_from_slice(&end_point);
+        let expected = format!("c={},r={nonce}X,p=", scram::b64_encode(&cbind_input));
+        assert!(cf.starts_with(expected.as_bytes()));
+        assert!(format!("{c:?}").contains("channel_binding: true"));
     }
 
     #[test]

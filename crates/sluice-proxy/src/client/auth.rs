@@ -32,6 +32,7 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
     user: &str,
     secret: Option<&Secret>,
     peer_cn: Option<&str>,
+    channel_binding: Option<Vec<u8>>,
 ) -> Result<AuthOutcome, ClientError> {
     match auth_type {
         AuthType::Any => Ok(AuthOutcome::default()),
@@ -80,7 +81,7 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
                 _ => Err(password_failed()),
             }
         }
-        AuthType::Md5 | AuthType::ScramSha256 => scram(io, secret).await,
+        AuthType::Md5 | AuthType::ScramSha256 => scram(io, secret, channel_binding).await,
         other => Err(ClientError::fatal(
             "28000",
             format!("auth_type {} is not supported yet", other.as_str()),
@@ -101,9 +102,12 @@ async fn read_password_message<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(m)
 }
 
+/// SCRAM-SHA-256, and over TLS also SCRAM-SHA-256-PLUS (channel binding
+/// to our certificate, `channel_binding` = its tls-server-end-point hash).
 async fn scram<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut ClientIo<S>,
     secret: Option<&Secret>,
+    channel_binding: Option<Vec<u8>>,
 ) -> Result<AuthOutcome, ClientError> {
     // An unknown user or an md5-only secret still gets a full exchange
     // against a throwaway secret, then fails.
@@ -115,16 +119,19 @@ async fn scram<S: AsyncRead + AsyncWrite + Unpin>(
     // Deriving keys from a plaintext secret takes thousands of HMAC rounds:
     // keep that off the async workers.
     let owned = secret.clone();
-    let mut server = tokio::task::spawn_blocking(move || ScramServer::new(&owned))
-        .await
-        .map_err(|_| sasl_failed())?
-        .map_err(|_| sasl_failed())?;
-    builders::put_auth_sasl(&mut io.wbuf, &["SCRAM-SHA-256"]);
+    let mut server = tokio::task::spawn_blocking(move || match channel_binding {
+        Some(end_point) => ScramServer::with_channel_binding(&owned, end_point),
+        None => ScramServer::new(&owned),
+    })
+    .await
+    .map_err(|_| sasl_failed())?
+    .map_err(|_| sasl_failed())?;
+    builders::put_auth_sasl(&mut io.wbuf, server.mechanisms());
     io.flush().await?;
 
     let m = read_password_message(io).await?;
     let (mech, data) = frontend::sasl_initial_response(m.body())?;
-    if mech != "SCRAM-SHA-256" {
+    if server.set_mechanism(mech).is_err() {
         return Err(ClientError::fatal(
             "28000",
             "client selected an invalid SASL authentication mechanism",

@@ -235,8 +235,20 @@ async fn login(
         }
     }
     let peer_cn = io.stream.peer_common_name();
-    let outcome =
-        auth::authenticate(io, g.auth_type, &user, secret.as_ref(), peer_cn.as_deref()).await?;
+    let channel_binding = io
+        .stream
+        .is_tls()
+        .then(|| tls.client.server_end_point().map(<[u8]>::to_vec))
+        .flatten();
+    let outcome = auth::authenticate(
+        io,
+        g.auth_type,
+        &user,
+        secret.as_ref(),
+        peer_cn.as_deref(),
+        channel_binding,
+    )
+    .await?;
 
     let route = shared
         .pools

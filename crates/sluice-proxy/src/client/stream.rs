@@ -35,6 +35,36 @@ impl ClientStream {
         sluice_tls::peer_common_name(certs.first()?.as_ref())
     }
 
+    /// The client's IP address (None for unix-socket clients).
+    pub fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        match self {
+            ClientStream::Tcp(s) => s.peer_addr().ok().map(|a| a.ip()),
+            ClientStream::Tls(s) => s.get_ref().0.peer_addr().ok().map(|a| a.ip()),
+            _ => None,
+        }
+    }
+
+    /// The OS user name of a unix-socket client (SO_PEERCRED), for `peer`.
+    pub fn peer_os_user(&self) -> Option<String> {
+        let ClientStream::Unix(s) = self else {
+            return None;
+        };
+        let uid = s.peer_cred().ok()?.uid();
+        let mut buf = vec![0 as libc::c_char; 4096];
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: getpwuid_r writes into our buffers only; we read pw_name
+        // only when it reports success.
+        let rc =
+            unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
+        if rc != 0 || result.is_null() {
+            return None;
+        }
+        // SAFETY: on success pw_name points to a NUL-terminated string in buf.
+        let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
+        Some(name.to_string_lossy().into_owned())
+    }
+
     fn closed() -> io::Error {
         io::Error::new(io::ErrorKind::NotConnected, "client stream closed")
     }
