@@ -78,8 +78,8 @@ pub enum TlsNegotiationError {
 
 impl ServerStream {
     /// Connects and, per `server_tls_sslmode`, upgrades a TCP connection to
-    /// TLS (unix sockets stay plain, as with libpq). `allow` connects without
-    /// TLS; `prefer` falls back to plaintext when the server says `N`.
+    /// TLS (unix sockets stay plain, as with libpq). `allow` and `prefer`
+    /// fall back to plaintext when the server says `N` (as PgBouncer).
     pub async fn connect_with_tls(
         addr: &ServerAddr,
         tls: &ServerTls,
@@ -91,7 +91,8 @@ impl ServerStream {
         let Some(connector) = tls
             .connector
             .as_ref()
-            .filter(|_| !matches!(tls.mode, TlsMode::Disable | TlsMode::Allow))
+            // As PgBouncer: every mode but disable asks for TLS first.
+            .filter(|_| tls.mode != TlsMode::Disable)
         else {
             return Ok(ServerStream::Tcp(tcp));
         };
@@ -108,7 +109,9 @@ impl ServerStream {
                 let s = connector.connect(name, tcp).await?;
                 Ok(ServerStream::Tls(Box::new(s)))
             }
-            b'N' if tls.mode == TlsMode::Prefer => Ok(ServerStream::Tcp(tcp)),
+            b'N' if matches!(tls.mode, TlsMode::Allow | TlsMode::Prefer) => {
+                Ok(ServerStream::Tcp(tcp))
+            }
             b'N' => Err(TlsNegotiationError::Refused(tls.mode.as_str())),
             other => Err(TlsNegotiationError::BadAnswer(other)),
         }

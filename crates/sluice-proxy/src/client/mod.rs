@@ -136,6 +136,13 @@ async fn direct_tls(io: &mut ClientIo<ClientStream>, tls: &TlsState) -> Result<(
             return Err(ClientError::protocol_violation("bad startup sequence"));
         };
         let s = acceptor.accept(tcp).await?;
+        // As PostgreSQL 17: direct TLS only with ALPN "postgresql", so
+        // another protocol's client cannot be confused into talking to us.
+        if s.get_ref().1.alpn_protocol() != Some(b"postgresql".as_slice()) {
+            return Err(ClientError::protocol_violation(
+                "direct TLS connection without ALPN \"postgresql\"",
+            ));
+        }
         io.stream = ClientStream::Tls(Box::new(s));
     }
     Ok(())
