@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use sluice_auth::Userlist;
 use sluice_config::Config;
-use sluice_proxy::{Shared, TlsState};
+use sluice_proxy::{load_hba, Shared, TlsState};
 use tokio::signal::unix::{signal, SignalKind};
 
 fn main() -> ExitCode {
@@ -134,6 +134,13 @@ async fn run(path: std::path::PathBuf, config: Config, userlist: Userlist) -> Ex
             return ExitCode::from(1);
         }
     };
+    let hba = match load_hba(&config) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!("auth_hba_file: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let listeners = match sluice_proxy::listener::bind(&config.general) {
         Ok(l) => l,
         Err(e) => {
@@ -146,7 +153,7 @@ async fn run(path: std::path::PathBuf, config: Config, userlist: Userlist) -> Ex
         env!("CARGO_PKG_VERSION"),
         listeners.describe().join(", ")
     );
-    let shared = Shared::new(config, userlist, tls);
+    let shared = Shared::new(config, userlist, tls, hba);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(sluice_proxy::run(shared.clone(), listeners, stop_rx));
 
@@ -237,6 +244,13 @@ fn reload(shared: &Arc<Shared>, path: &std::path::Path) {
             return;
         }
     };
+    let hba = match load_hba(&config) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!("reload failed, keeping the old configuration: auth_hba_file: {e}");
+            return;
+        }
+    };
     let old = shared.config();
     if old.general.listen_addr != config.general.listen_addr
         || old.general.listen_port != config.general.listen_port
@@ -244,6 +258,6 @@ fn reload(shared: &Arc<Shared>, path: &std::path::Path) {
     {
         tracing::warn!("listen_addr/listen_port/unix_socket_dir changes need a restart");
     }
-    shared.reload(config, userlist, tls);
+    shared.reload(config, userlist, tls, hba);
     tracing::info!("configuration reloaded");
 }

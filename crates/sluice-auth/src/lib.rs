@@ -1,5 +1,6 @@
 //! Authentication for Sluice: auth_file (userlist) parsing, MD5 and cleartext password checks, and SCRAM-SHA-256 on both sides (server to clients, client to PostgreSQL servers).
 
+pub mod hba;
 pub mod md5;
 pub mod plain;
 mod scram;
@@ -7,6 +8,10 @@ pub mod scram_client;
 pub mod scram_server;
 pub mod userlist;
 
+pub use crate::hba::{
+    Hba, HbaAddress, HbaConnType, HbaError, HbaMethod, HbaNames, HbaOptions, HbaRecordType,
+    HbaRule, IdentMapping, IdentMaps, IdentUser,
+};
 pub use crate::md5::{
     is_md5_secret, md5_client_response, md5_hex, md5_response_from_secret, md5_secret,
     verify_md5_response,

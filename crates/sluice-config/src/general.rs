@@ -13,6 +13,8 @@ pub const SUPPORTED_KEYS: &[&str] = &[
     "admin_users",
     "application_name_add_host",
     "auth_file",
+    "auth_hba_file",
+    "auth_ident_file",
     "auth_query",
     "auth_type",
     "auth_user",
@@ -79,8 +81,6 @@ pub const SUPPORTED_KEYS: &[&str] = &[
 /// them yet (each gives a warning), in alphabetical order.
 pub const NOT_YET_IMPLEMENTED: &[&str] = &[
     "auth_dbname",
-    "auth_hba_file",
-    "auth_ident_file",
     "auth_ldap_options",
     "auth_pam_confdir",
     "autodb_idle_timeout",
@@ -143,6 +143,8 @@ pub(crate) fn apply(g: &mut GeneralSettings, key: &str, value: &str) -> Result<A
 
         "auth_type" => g.auth_type = parse_auth_type(value)?,
         "auth_file" => g.auth_file = optional_path(value),
+        "auth_hba_file" => g.auth_hba_file = optional_path(value),
+        "auth_ident_file" => g.auth_ident_file = optional_path(value),
         "auth_user" => g.auth_user = optional_string(value),
         "auth_query" => g.auth_query = value.to_string(),
 

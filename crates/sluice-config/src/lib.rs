@@ -19,10 +19,10 @@
 //! - a later line wins over an earlier one with the same key, across
 //!   `%include`s too; a repeated `[databases]`/`[users]` name replaces the
 //!   whole earlier entry;
-//! - relative `auth_file`, `logfile` and `pidfile` paths are kept as written
-//!   and so resolve against the working directory, as PgBouncer does; a
-//!   relative `%include` path, unlike PgBouncer, resolves against the directory
-//!   of the including file;
+//! - relative `auth_file`, `auth_hba_file`, `auth_ident_file`, `logfile` and
+//!   `pidfile` paths are kept as written and so resolve against the working
+//!   directory, as PgBouncer does; a relative `%include` path, unlike
+//!   PgBouncer, resolves against the directory of the including file;
 //! - an unknown section is an error; a file without `[pgbouncer]` loads with
 //!   defaults and a warning (PgBouncer refuses it).
 

@@ -102,6 +102,10 @@ pub struct GeneralSettings {
     pub unix_socket_mode: u32,
     pub auth_type: AuthType,
     pub auth_file: Option<PathBuf>,
+    /// `auth_hba_file`: the HBA rules for `auth_type = hba`.
+    pub auth_hba_file: Option<PathBuf>,
+    /// `auth_ident_file`: user name maps for `map=` in the HBA file.
+    pub auth_ident_file: Option<PathBuf>,
     pub auth_user: Option<String>,
     pub auth_query: String,
     pub pool_mode: PoolMode,
@@ -183,6 +187,8 @@ impl Default for GeneralSettings {
             unix_socket_mode: 0o777,
             auth_type: AuthType::Md5,
             auth_file: None,
+            auth_hba_file: None,
+            auth_ident_file: None,
             auth_user: None,
             auth_query: "SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword END FROM pg_authid WHERE rolname=$1 AND rolcanlogin".to_string(),
             pool_mode: PoolMode::Session,

@@ -10,4 +10,4 @@ pub mod pools;
 pub mod shared;
 
 pub use listener::run;
-pub use shared::{Shared, TlsState};
+pub use shared::{load_hba, Shared, TlsState};

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
-use sluice_auth::Userlist;
+use sluice_auth::{Hba, HbaOptions, IdentMaps, Userlist};
 use sluice_config::Config;
 use sluice_tls::{ClientTls, ServerTls};
 
@@ -37,10 +37,32 @@ impl TlsState {
     }
 }
 
+/// auth_hba_file (and auth_ident_file) for auth_type=hba; `None` for the
+/// other auth types.
+pub fn load_hba(config: &Config) -> Result<Option<Hba>, String> {
+    if config.general.auth_type != sluice_config::AuthType::Hba {
+        return Ok(None);
+    }
+    let Some(path) = &config.general.auth_hba_file else {
+        return Err("auth_type = hba needs auth_hba_file".to_string());
+    };
+    let maps = match &config.general.auth_ident_file {
+        Some(p) => Some(IdentMaps::load(p).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let options = HbaOptions {
+        ident: maps.as_ref(),
+        lenient: false,
+    };
+    let (hba, _) = Hba::load_with(path, options).map_err(|e| e.to_string())?;
+    Ok(Some(hba))
+}
+
 pub struct Shared {
     config: RwLock<Arc<Config>>,
     userlist: RwLock<Arc<Userlist>>,
     tls: RwLock<Arc<TlsState>>,
+    hba: RwLock<Option<Arc<Hba>>>,
     pub pools: PoolRegistry,
     pub cancel: Arc<CancelRegistry>,
     /// Client connections open now (logged in or logging in).
@@ -53,8 +75,9 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(config: Config, userlist: Userlist, tls: TlsState) -> Arc<Shared> {
+    pub fn new(config: Config, userlist: Userlist, tls: TlsState, hba: Option<Hba>) -> Arc<Shared> {
         Arc::new(Shared {
+            hba: RwLock::new(hba.map(Arc::new)),
             config: RwLock::new(Arc::new(config)),
             userlist: RwLock::new(Arc::new(userlist)),
             tls: RwLock::new(Arc::new(tls)),
@@ -74,6 +97,10 @@ impl Shared {
             .clone()
     }
 
+    pub fn hba(&self) -> Option<Arc<Hba>> {
+        self.hba.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     pub fn tls(&self) -> Arc<TlsState> {
         self.tls.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -87,7 +114,8 @@ impl Shared {
 
     /// Installs a new configuration and auth file (RELOAD / SIGHUP); pools
     /// take the new settings for the servers they open from now on.
-    pub fn reload(&self, config: Config, userlist: Userlist, tls: TlsState) {
+    pub fn reload(&self, config: Config, userlist: Userlist, tls: TlsState, hba: Option<Hba>) {
+        *self.hba.write().unwrap_or_else(|e| e.into_inner()) = hba.map(Arc::new);
         self.pools.reconfigure(&config, &userlist, &tls.server);
         *self.tls.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(tls);
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);

@@ -16,6 +16,8 @@ const SAMPLE_VALUES: &[(&str, &str)] = &[
     ("admin_users", "admin, root"),
     ("application_name_add_host", "1"),
     ("auth_file", "/etc/pgbouncer/userlist.txt"),
+    ("auth_hba_file", "/etc/pgbouncer/pg_hba.conf"),
+    ("auth_ident_file", "/etc/pgbouncer/pg_ident.conf"),
     (
         "auth_query",
         "SELECT usename, passwd FROM pg_shadow WHERE usename=$1",
@@ -300,6 +302,28 @@ fn relative_auth_file_is_kept_as_written() {
         config.general.auth_file.as_deref(),
         Some(Path::new("userlist.txt"))
     );
+}
+
+#[test]
+fn hba_and_ident_files_are_paths_kept_as_written_and_empty_means_unset() {
+    let (config, warnings) = parse_ok(
+        "[pgbouncer]\nauth_type = hba\nauth_hba_file = conf/pg_hba.conf\nauth_ident_file = /etc/pg_ident.conf\n",
+    );
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let g = &config.general;
+    assert_eq!(g.auth_type, AuthType::Hba);
+    assert_eq!(
+        g.auth_hba_file.as_deref(),
+        Some(Path::new("conf/pg_hba.conf"))
+    );
+    assert_eq!(
+        g.auth_ident_file.as_deref(),
+        Some(Path::new("/etc/pg_ident.conf"))
+    );
+
+    let (config, _) = parse_ok("[pgbouncer]\nauth_hba_file =\nauth_ident_file = \n");
+    assert_eq!(config.general.auth_hba_file, None);
+    assert_eq!(config.general.auth_ident_file, None);
 }
 
 #[test]

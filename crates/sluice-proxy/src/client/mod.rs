@@ -12,7 +12,7 @@ pub mod stream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use sluice_auth::Secret;
+use sluice_auth::{HbaConnType, HbaMethod, Secret};
 use sluice_config::{AuthType, TlsMode};
 use sluice_pool::ServerSecret;
 use sluice_protocol::builders;
@@ -219,11 +219,15 @@ async fn login(
         *app = format!("{app} - {peer}");
     }
 
+    let auth_type = match g.auth_type {
+        AuthType::Hba => hba_method(shared, io, &database, &user)?,
+        other => other,
+    };
     let users = shared.userlist();
     let timeouts = timeouts(&cfg, &user, db);
     let mut secret: Option<Secret> = users.get(&user).cloned();
     let needs_secret = matches!(
-        g.auth_type,
+        auth_type,
         AuthType::Plain | AuthType::Md5 | AuthType::ScramSha256
     );
     let mut from_auth_query = false;
@@ -249,7 +253,7 @@ async fn login(
         .flatten();
     let outcome = auth::authenticate(
         io,
-        g.auth_type,
+        auth_type,
         &user,
         secret.as_ref(),
         peer_cn.as_deref(),
@@ -336,6 +340,56 @@ async fn login(
 }
 
 /// [users] values first, then the database entry's, then [pgbouncer].
+/// auth_type=hba: the first matching rule of auth_hba_file decides. cert
+/// and peer are checked here (with ident maps); the password methods are
+/// returned for the usual exchange.
+fn hba_method(
+    shared: &Shared,
+    io: &ClientIo<ClientStream>,
+    database: &str,
+    user: &str,
+) -> Result<AuthType, ClientError> {
+    let hba = shared
+        .hba()
+        .ok_or_else(|| ClientError::fatal("08P01", "bouncer config error"))?;
+    let conn = if io.stream.is_unix() {
+        HbaConnType::Local
+    } else {
+        HbaConnType::Host {
+            ssl: io.stream.is_tls(),
+        }
+    };
+    let rule = hba
+        .lookup(conn, io.stream.peer_ip(), database, user)
+        .ok_or_else(|| ClientError::fatal("28000", "no authentication method is found"))?;
+    Ok(match rule.method {
+        HbaMethod::Trust => AuthType::Trust,
+        HbaMethod::Reject => return Err(ClientError::fatal("28000", "login rejected")),
+        HbaMethod::Md5 => AuthType::Md5,
+        HbaMethod::Password => AuthType::Plain,
+        HbaMethod::ScramSha256 => AuthType::ScramSha256,
+        HbaMethod::Cert => {
+            let cn = io.stream.peer_common_name();
+            if cn.is_none() || !hba.system_user_allowed(rule, user, |n| cn.as_deref() == Some(n)) {
+                return Err(ClientError::fatal(
+                    "28000",
+                    "certificate authentication failed",
+                ));
+            }
+            AuthType::Any
+        }
+        HbaMethod::Peer => {
+            let os_user = io.stream.peer_os_user();
+            if os_user.is_none()
+                || !hba.system_user_allowed(rule, user, |n| os_user.as_deref() == Some(n))
+            {
+                return Err(ClientError::fatal("28000", "unix socket login rejected"));
+            }
+            AuthType::Any
+        }
+    })
+}
+
 fn timeouts(cfg: &sluice_config::Config, user: &str, db: &sluice_config::DatabaseDef) -> Timeouts {
     let g = &cfg.general;
     let u = cfg.users.get(user);
