@@ -111,3 +111,52 @@ async fn users_in_auth_file_do_not_need_auth_query() {
     );
     login_ok(sluice.port, "sluice_user", "sluice_pw", "sluice_db").await;
 }
+
+#[tokio::test]
+async fn auth_dbname_runs_the_lookup_in_another_configured_database() {
+    let (au, apw) = auth_user();
+    let mut dbs = standard_databases();
+    dbs.push(db_line("authdb", "dbname=postgres"));
+    let sluice = start_sluice(
+        &ini(
+            "scram-sha-256",
+            &dbs,
+            &[&format!("auth_user = {au}"), "auth_dbname = authdb"],
+        ),
+        &userlist(&[(au, apw)]),
+    );
+    let c = login_ok(sluice.port, "scram_user", "scram_pw", "sluice_db").await;
+    assert_eq!(scalar(&c, "SELECT current_database()").await, "sluice_db");
+}
+
+#[tokio::test]
+async fn an_auth_dbname_that_is_not_configured_is_a_config_error() {
+    let sluice = sluice_with_auth_query("md5", &["auth_dbname = e2e_not_there"]);
+    let (code, msg) = login_error(sluice.port, "md5_user", "md5_pw", "sluice_db").await;
+    assert_eq!(
+        (code.as_str(), msg.as_str()),
+        ("08P01", "bouncer config error")
+    );
+    assert!(
+        sluice
+            .log()
+            .contains("authentication database \"e2e_not_there\" is not configured"),
+        "{}",
+        sluice.log()
+    );
+}
+
+#[tokio::test]
+async fn a_per_database_auth_user_and_auth_query_override_the_global_ones() {
+    let (au, apw) = auth_user();
+    let line = db_line(
+        "narrow",
+        &format!(
+            "dbname=sluice_db auth_user={au} auth_query='SELECT rolname, rolpassword FROM pg_authid WHERE rolname = $1 AND rolname LIKE ''scram%'''"
+        ),
+    );
+    let sluice = start_sluice(&ini("scram-sha-256", &[line], &[]), &userlist(&[(au, apw)]));
+    login_ok(sluice.port, "scram_user", "scram_pw", "narrow").await;
+    let (code, _) = login_error(sluice.port, "sluice_user", "sluice_pw", "narrow").await;
+    assert_eq!(code, "28P01");
+}

@@ -15,6 +15,8 @@ pub const DEFAULT_SERVER_PORT: u16 = 5432;
 /// `reserve_pool` is PgBouncer's older alias of `reserve_pool_size`.
 pub const DATABASE_KEYS: &[&str] = &[
     "application_name",
+    "auth_dbname",
+    "auth_query",
     "auth_user",
     "client_encoding",
     "connect_query",
@@ -38,8 +40,6 @@ pub const DATABASE_KEYS: &[&str] = &[
 /// `[databases]` keys PgBouncer has that Sluice accepts (with a warning)
 /// without acting on them yet.
 pub const NOT_YET_IMPLEMENTED_DATABASE_KEYS: &[&str] = &[
-    "auth_dbname",
-    "auth_query",
     "load_balance_hosts",
     "max_db_client_connections",
     "target_session_attrs",
@@ -82,6 +82,8 @@ pub(crate) fn parse_database(name: &str, connstr: &str) -> Result<ParsedDatabase
             "user" => def.user = optional_string(value),
             "password" => def.password = (!value.is_empty()).then(|| value.clone()),
             "auth_user" => def.auth_user = optional_string(value),
+            "auth_dbname" => def.auth_dbname = optional_string(value),
+            "auth_query" => def.auth_query = optional_string(value),
             "pool_size" => def.pool_size = parse_optional_uint(value).map_err(invalid)?,
             "min_pool_size" => def.min_pool_size = parse_optional_uint(value).map_err(invalid)?,
             "reserve_pool" | "reserve_pool_size" => {

@@ -12,6 +12,7 @@ use crate::values::{
 pub const SUPPORTED_KEYS: &[&str] = &[
     "admin_users",
     "application_name_add_host",
+    "auth_dbname",
     "auth_file",
     "auth_hba_file",
     "auth_ident_file",
@@ -80,7 +81,6 @@ pub const SUPPORTED_KEYS: &[&str] = &[
 /// `[pgbouncer]` keys that PgBouncer has and Sluice accepts without acting on
 /// them yet (each gives a warning), in alphabetical order.
 pub const NOT_YET_IMPLEMENTED: &[&str] = &[
-    "auth_dbname",
     "auth_ldap_options",
     "auth_pam_confdir",
     "autodb_idle_timeout",
@@ -147,6 +147,7 @@ pub(crate) fn apply(g: &mut GeneralSettings, key: &str, value: &str) -> Result<A
         "auth_ident_file" => g.auth_ident_file = optional_path(value),
         "auth_user" => g.auth_user = optional_string(value),
         "auth_query" => g.auth_query = value.to_string(),
+        "auth_dbname" => g.auth_dbname = optional_string(value),
 
         "pool_mode" => g.pool_mode = parse_pool_mode(value)?,
         "max_client_conn" => g.max_client_conn = parse_uint(value)?,

@@ -137,13 +137,24 @@ fn an_unknown_connection_parameter_is_an_error() {
 #[test]
 fn pgbouncer_keys_not_implemented_yet_are_warnings() {
     let (config, warnings) = parse_ok(
-        "[pgbouncer]\n[databases]\napp = host=x load_balance_hosts=disable auth_query='SELECT 1'\n",
+        "[pgbouncer]\n[databases]\napp = host=x load_balance_hosts=disable target_session_attrs=any\n",
     );
     assert_eq!(config.databases["app"].host.as_deref(), Some("x"));
     let msgs = messages(&warnings);
     assert_eq!(msgs.len(), 2, "{msgs:?}");
     assert!(msgs[0].contains("load_balance_hosts is accepted but not implemented yet"));
     assert_eq!(warnings[0].line, 3);
+}
+
+#[test]
+fn auth_dbname_and_auth_query_are_read_per_database() {
+    let (config, warnings) = parse_ok(
+        "[pgbouncer]\n[databases]\napp = host=x auth_user=au auth_dbname=authdb auth_query='SELECT u, p FROM f($1)'\n",
+    );
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let app = &config.databases["app"];
+    assert_eq!(app.auth_dbname.as_deref(), Some("authdb"));
+    assert_eq!(app.auth_query.as_deref(), Some("SELECT u, p FROM f($1)"));
 }
 
 #[test]

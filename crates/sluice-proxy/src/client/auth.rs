@@ -114,7 +114,13 @@ async fn scram<S: AsyncRead + AsyncWrite + Unpin>(
     let mock = Secret::Plain(format!("{:032x}", rand::random::<u128>()));
     let (real, secret) = match secret {
         Some(s @ (Secret::Plain(_) | Secret::Scram(_))) => (true, s),
-        _ => (false, &mock),
+        Some(Secret::Md5(_)) => {
+            tracing::warn!(
+                "SCRAM login with an md5 secret cannot succeed: store the plaintext or the SCRAM secret"
+            );
+            (false, &mock)
+        }
+        None => (false, &mock),
     };
     // Deriving keys from a plaintext secret takes thousands of HMAC rounds:
     // keep that off the async workers.

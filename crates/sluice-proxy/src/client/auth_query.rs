@@ -23,25 +23,39 @@ pub fn auth_user<'a>(cfg: &'a Config, db: &'a DatabaseDef) -> Option<&'a str> {
 
 /// Looks `user` up with auth_query. `Ok(None)`: no such user, or no
 /// password (NULL, e.g. expired) — the login then fails like a wrong one.
+#[allow(clippy::too_many_arguments)]
 pub async fn fetch_secret(
     shared: &Arc<Shared>,
     cfg: &Config,
+    db: &DatabaseDef,
     database: &str,
     auth_user: &str,
     user: &str,
     wait: Duration,
 ) -> Result<Option<Secret>, ClientError> {
+    // auth_dbname (the database's, else the global one) names the database
+    // whose pool runs the query; by default the client's own.
+    let auth_db = db
+        .auth_dbname
+        .as_deref()
+        .or(cfg.general.auth_dbname.as_deref())
+        .unwrap_or(database);
+    if cfg.database(auth_db).is_none() {
+        tracing::error!("authentication database \"{auth_db}\" is not configured");
+        return Err(ClientError::fatal("08P01", "bouncer config error"));
+    }
+    let query = db.auth_query.as_deref().unwrap_or(&cfg.general.auth_query);
     let users = shared.userlist();
     let tls = shared.tls();
     let route = shared
         .pools
-        .route(cfg, &users, database, auth_user, &tls.server)?;
+        .route(cfg, &users, auth_db, auth_user, &tls.server)?;
     let mut srv = route
         .pool
         .acquire(wait)
         .await
         .map_err(ClientError::from_pool)?;
-    let row = srv.query_row(&cfg.general.auth_query, &[Some(user)]).await;
+    let row = srv.query_row(query, &[Some(user)]).await;
     match &row {
         Ok(_) => srv.release(),
         Err(_) => srv.close(),

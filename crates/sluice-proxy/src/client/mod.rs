@@ -236,6 +236,7 @@ async fn login(
             secret = auth_query::fetch_secret(
                 shared,
                 &cfg,
+                db,
                 &database,
                 auth_user,
                 &user,
