@@ -2,6 +2,7 @@
 
 pub mod hba;
 pub mod md5;
+pub mod pam;
 pub mod plain;
 mod scram;
 pub mod scram_client;

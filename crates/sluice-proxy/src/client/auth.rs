@@ -16,6 +16,9 @@ use crate::errors::ClientError;
 pub struct AuthOutcome {
     /// ClientKey from a SCRAM login, for SCRAM pass-through to servers.
     pub scram_client_key: Option<[u8; 32]>,
+    /// The cleartext password of a PAM login: PgBouncer logs in to the
+    /// server with it too.
+    pub password: Option<String>,
 }
 
 fn password_failed() -> ClientError {
@@ -82,6 +85,32 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
         AuthType::Md5 | AuthType::ScramSha256 => scram(io, secret, channel_binding).await,
+        AuthType::Pam => {
+            builders::put_auth_cleartext(&mut io.wbuf);
+            io.flush().await?;
+            let m = read_password_message(io).await?;
+            let pw = frontend::password(m.body())?.to_string();
+            if pw.is_empty() {
+                return Err(password_failed());
+            }
+            let (u, p) = (user.to_string(), pw.clone());
+            let r = tokio::task::spawn_blocking(move || {
+                sluice_auth::pam::pam_authenticate(&sluice_auth::pam::pam_service(), &u, &p)
+            })
+            .await
+            .map_err(|_| password_failed())?;
+            match r {
+                Ok(()) => Ok(AuthOutcome {
+                    scram_client_key: None,
+                    password: Some(pw),
+                }),
+                Err(e @ sluice_auth::pam::PamError::Unavailable(_)) => {
+                    tracing::error!("{e}");
+                    Err(ClientError::fatal("08P01", "bouncer config error"))
+                }
+                Err(_) => Err(password_failed()),
+            }
+        }
         other => Err(ClientError::fatal(
             "28000",
             format!("auth_type {} is not supported yet", other.as_str()),
@@ -159,5 +188,6 @@ async fn scram<S: AsyncRead + AsyncWrite + Unpin>(
     builders::put_auth_sasl_final(&mut io.wbuf, &fin);
     Ok(AuthOutcome {
         scram_client_key: server.client_key(),
+        password: None,
     })
 }

@@ -281,6 +281,14 @@ async fn login(
             });
         }
     }
+    if let (Some(pw), None) = (&outcome.password, &db.user) {
+        // PAM: the server login uses the password the client proved.
+        route.pool.update_login(|l| {
+            if !matches!(&l.secret, Some(ServerSecret::Plain(p)) if p == pw) {
+                l.secret = Some(ServerSecret::Plain(pw.clone()));
+            }
+        });
+    }
     if let (Some(key), Some(Secret::Scram(s))) = (outcome.scram_client_key, secret.as_ref()) {
         if db.user.is_none() {
             route.pool.update_login(|l| {
