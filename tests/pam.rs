@@ -1,6 +1,7 @@
 //! auth_type=pam against the real PAM stack (pam_unix with a throwaway OS
-//! user). Needs root to create the user and the PAM service file: CI runs
-//! as root; elsewhere the test says so and does nothing.
+//! user, service file in our own auth_pam_confdir). Needs root to create
+//! the user and read /etc/shadow: CI runs as root; elsewhere the test says
+//! so and does nothing.
 
 #[path = "common_auth/mod.rs"]
 mod common_auth;
@@ -17,6 +18,11 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// auth_pam_confdir: our own directory of PAM service files.
+fn confdir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("sluice-e2e-pam-{}", std::process::id()))
+}
+
 fn setup() {
     let status = Command::new("sh")
         .arg("-c")
@@ -27,8 +33,9 @@ fn setup() {
         .status()
         .expect("run useradd/chpasswd");
     assert!(status.success(), "could not create the OS user");
+    std::fs::create_dir_all(confdir()).expect("PAM confdir");
     std::fs::write(
-        format!("/etc/pam.d/{SERVICE}"),
+        confdir().join(SERVICE),
         "auth required pam_unix.so\naccount required pam_unix.so\n",
     )
     .expect("write the PAM service file");
@@ -55,7 +62,11 @@ async fn pam_checks_the_os_password_and_the_server_login_reuses_it() {
     setup();
     let sluice = sluice_testkit::SluiceProcess::start_with_env(
         &sluice_binary(),
-        &ini("pam", &standard_databases(), &[]),
+        &ini(
+            "pam",
+            &standard_databases(),
+            &[&format!("auth_pam_confdir = {}", confdir().display())],
+        ),
         "",
         &[("SLUICE_PAM_SERVICE", SERVICE)],
     );
@@ -69,4 +80,5 @@ async fn pam_checks_the_os_password_and_the_server_login_reuses_it() {
     assert_eq!(code, "28P01");
     let (code, _) = login_error(sluice.port, "e2e_no_such_os_user", "x", "sluice_db").await;
     assert_eq!(code, "28P01");
+    let _ = std::fs::remove_dir_all(confdir());
 }

@@ -85,8 +85,19 @@ unsafe extern "C" fn conversation(
 }
 
 /// Authenticates `user`/`password` with PAM service `service`, then checks
-/// the account (expired, locked…).
-pub fn pam_authenticate(service: &str, user: &str, password: &str) -> Result<(), PamError> {
+/// the account (expired, locked…). `confdir` (auth_pam_confdir) replaces
+/// /etc/pam.d as the place of service files (Linux-PAM's pam_start_confdir).
+pub fn pam_authenticate(
+    service: &str,
+    user: &str,
+    password: &str,
+    confdir: Option<&std::path::Path>,
+) -> Result<(), PamError> {
+    use std::os::unix::ffi::OsStrExt;
+    let confdir = confdir
+        .map(|d| CString::new(d.as_os_str().as_bytes()))
+        .transpose()
+        .map_err(|_| PamError::BadInput)?;
     let service = CString::new(service).map_err(|_| PamError::BadInput)?;
     let user = CString::new(user).map_err(|_| PamError::BadInput)?;
     let password = CString::new(password).map_err(|_| PamError::BadInput)?;
@@ -107,9 +118,13 @@ pub fn pam_authenticate(service: &str, user: &str, password: &str) -> Result<(),
                 .map(|s| *s)
                 .map_err(|e| PamError::Unavailable(e.to_string()))
         };
-        let start: Start = *lib
-            .get::<Start>(b"pam_start\0")
-            .map_err(|e| PamError::Unavailable(e.to_string()))?;
+        type StartConfdir = unsafe extern "C" fn(
+            *const c_char,
+            *const c_char,
+            *const PamConv,
+            *const c_char,
+            *mut *mut c_void,
+        ) -> c_int;
         let authenticate = sym(b"pam_authenticate\0")?;
         let acct_mgmt = sym(b"pam_acct_mgmt\0")?;
         let end = sym(b"pam_end\0")?;
@@ -118,7 +133,26 @@ pub fn pam_authenticate(service: &str, user: &str, password: &str) -> Result<(),
             appdata_ptr: password.as_ptr() as *mut c_void,
         };
         let mut handle: *mut c_void = ptr::null_mut();
-        let rc = start(service.as_ptr(), user.as_ptr(), &conv, &mut handle);
+        let rc = match &confdir {
+            None => {
+                let start: Start = *lib
+                    .get::<Start>(b"pam_start\0")
+                    .map_err(|e| PamError::Unavailable(e.to_string()))?;
+                start(service.as_ptr(), user.as_ptr(), &conv, &mut handle)
+            }
+            Some(dir) => {
+                let start: StartConfdir = *lib
+                    .get::<StartConfdir>(b"pam_start_confdir\0")
+                    .map_err(|e| PamError::Unavailable(format!("auth_pam_confdir: {e}")))?;
+                start(
+                    service.as_ptr(),
+                    user.as_ptr(),
+                    &conv,
+                    dir.as_ptr(),
+                    &mut handle,
+                )
+            }
+        };
         if rc != PAM_SUCCESS {
             return Err(PamError::Unavailable(format!(
                 "pam_start failed (code {rc})"

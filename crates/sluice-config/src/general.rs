@@ -16,6 +16,7 @@ pub const SUPPORTED_KEYS: &[&str] = &[
     "auth_file",
     "auth_hba_file",
     "auth_ident_file",
+    "auth_pam_confdir",
     "auth_query",
     "auth_type",
     "auth_user",
@@ -82,7 +83,6 @@ pub const SUPPORTED_KEYS: &[&str] = &[
 /// them yet (each gives a warning), in alphabetical order.
 pub const NOT_YET_IMPLEMENTED: &[&str] = &[
     "auth_ldap_options",
-    "auth_pam_confdir",
     "autodb_idle_timeout",
     "cancel_wait_timeout",
     "conffile",
@@ -148,6 +148,7 @@ pub(crate) fn apply(g: &mut GeneralSettings, key: &str, value: &str) -> Result<A
         "auth_user" => g.auth_user = optional_string(value),
         "auth_query" => g.auth_query = value.to_string(),
         "auth_dbname" => g.auth_dbname = optional_string(value),
+        "auth_pam_confdir" => g.auth_pam_confdir = optional_path(value),
 
         "pool_mode" => g.pool_mode = parse_pool_mode(value)?,
         "max_client_conn" => g.max_client_conn = parse_uint(value)?,

@@ -110,6 +110,8 @@ pub struct GeneralSettings {
     pub auth_query: String,
     /// Database whose pool runs auth_query (default: the client's).
     pub auth_dbname: Option<String>,
+    /// Directory of PAM service files for auth_type=pam (default /etc/pam.d).
+    pub auth_pam_confdir: Option<PathBuf>,
     pub pool_mode: PoolMode,
     pub max_client_conn: usize,
     pub default_pool_size: usize,
@@ -193,6 +195,7 @@ impl Default for GeneralSettings {
             auth_ident_file: None,
             auth_user: None,
             auth_dbname: None,
+            auth_pam_confdir: None,
             auth_query: "SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword END FROM pg_authid WHERE rolname=$1 AND rolcanlogin".to_string(),
             pool_mode: PoolMode::Session,
             max_client_conn: 100,

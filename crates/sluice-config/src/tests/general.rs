@@ -25,6 +25,7 @@ const SAMPLE_VALUES: &[(&str, &str)] = &[
     ("auth_type", "scram-sha-256"),
     ("auth_user", "pgbouncer"),
     ("auth_dbname", "authdb"),
+    ("auth_pam_confdir", "/etc/sluice/pam.d"),
     ("client_idle_timeout", "300"),
     ("client_login_timeout", "30"),
     ("client_tls13_ciphers", "TLS_AES_256_GCM_SHA384"),

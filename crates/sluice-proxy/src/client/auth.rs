@@ -36,6 +36,7 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
     secret: Option<&Secret>,
     peer_cn: Option<&str>,
     channel_binding: Option<Vec<u8>>,
+    pam_confdir: Option<std::path::PathBuf>,
 ) -> Result<AuthOutcome, ClientError> {
     match auth_type {
         AuthType::Any => Ok(AuthOutcome::default()),
@@ -95,7 +96,12 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
             }
             let (u, p) = (user.to_string(), pw.clone());
             let r = tokio::task::spawn_blocking(move || {
-                sluice_auth::pam::pam_authenticate(&sluice_auth::pam::pam_service(), &u, &p)
+                sluice_auth::pam::pam_authenticate(
+                    &sluice_auth::pam::pam_service(),
+                    &u,
+                    &p,
+                    pam_confdir.as_deref(),
+                )
             })
             .await
             .map_err(|_| password_failed())?;

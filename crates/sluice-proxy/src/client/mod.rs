@@ -259,6 +259,7 @@ async fn login(
         secret.as_ref(),
         peer_cn.as_deref(),
         channel_binding,
+        g.auth_pam_confdir.clone(),
     )
     .await?;
 
