@@ -43,6 +43,7 @@ pub const SUPPORTED_KEYS: &[&str] = &[
     "max_client_conn",
     "max_db_connections",
     "max_packet_size",
+    "max_prepared_statements",
     "max_user_connections",
     "min_pool_size",
     "pidfile",
@@ -95,7 +96,6 @@ pub const NOT_YET_IMPLEMENTED: &[&str] = &[
     "log_stats",
     "login_notify_message",
     "max_db_client_connections",
-    "max_prepared_statements",
     "max_user_client_connections",
     "peer_id",
     "pool_idle_timeout",
@@ -190,6 +190,7 @@ pub(crate) fn apply(g: &mut GeneralSettings, key: &str, value: &str) -> Result<A
 
         "pkt_buf" => g.pkt_buf = parse_uint(value)?,
         "max_packet_size" => g.max_packet_size = parse_uint(value)?,
+        "max_prepared_statements" => g.max_prepared_statements = parse_uint(value)?,
         "tcp_keepalive" => g.tcp_keepalive = parse_bool(value)?,
         "tcp_keepcnt" => g.tcp_keepcnt = parse_uint(value)?,
         "tcp_keepidle" => g.tcp_keepidle = parse_uint(value)?,

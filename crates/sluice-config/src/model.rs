@@ -144,6 +144,8 @@ pub struct GeneralSettings {
     pub verbose: u8,
     pub pkt_buf: usize,
     pub max_packet_size: usize,
+    /// Named prepared statements tracked per server (0 = no tracking).
+    pub max_prepared_statements: usize,
     pub tcp_keepalive: bool,
     /// 0 = OS default.
     pub tcp_keepcnt: u32,
@@ -228,6 +230,7 @@ impl Default for GeneralSettings {
             verbose: 0,
             pkt_buf: 4096,
             max_packet_size: 2147483647,
+            max_prepared_statements: 200,
             tcp_keepalive: true,
             tcp_keepcnt: 0,
             tcp_keepidle: 0,

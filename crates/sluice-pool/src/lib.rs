@@ -7,11 +7,13 @@ mod lend;
 pub mod limits;
 pub mod login;
 pub mod pool;
+pub mod prepared;
 pub mod server;
 pub mod stream;
 
 pub use error::PoolError;
 pub use limits::Limit;
 pub use pool::{Pool, PoolKey, PoolSettings, PooledConn};
+pub use prepared::PreparedSet;
 pub use server::{ServerConn, ServerSecret};
 pub use stream::{ServerAddr, ServerStream};

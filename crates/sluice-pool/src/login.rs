@@ -62,6 +62,7 @@ pub async fn login(p: &LoginParams, id: u64) -> Result<ServerConn, PoolError> {
         last_used: now,
         last_client: 0,
         max_packet_size: p.max_packet_size,
+        prepared: Default::default(),
     };
     let mut startup: Vec<(&str, &str)> = vec![("user", &p.user), ("database", &p.database)];
     for (k, v) in &p.startup {

@@ -46,6 +46,8 @@ pub struct ServerConn {
     /// Id of the client that had this server last (0 = none).
     pub last_client: u64,
     pub max_packet_size: usize,
+    /// Named statements Sluice prepared here (server-side names).
+    pub prepared: crate::PreparedSet,
 }
 
 impl ServerConn {
@@ -82,6 +84,11 @@ impl ServerConn {
     /// connect_query, ROLLBACK). Fails on ErrorResponse or if the server
     /// does not end up idle.
     pub async fn run_silent(&mut self, sql: &str) -> Result<(), PoolError> {
+        let upper = sql.to_ascii_uppercase();
+        if upper.contains("DISCARD") || upper.contains("DEALLOCATE") {
+            // Whatever we prepared here may be gone after this.
+            self.prepared.clear();
+        }
         let mut out = BytesMut::new();
         sluice_protocol::builders::put_query(&mut out, sql);
         self.write_all(&out).await?;

@@ -42,9 +42,61 @@ pub fn sasl_initial_response(body: &[u8]) -> Result<(&str, &[u8]), ProtocolError
     Ok((mech, data))
 }
 
+/// A Parse: (statement name, everything after the name: query text,
+/// parameter types), so the name can be swapped without re-encoding.
+pub fn parse_name(body: &[u8]) -> Result<(&str, &[u8]), ProtocolError> {
+    let mut r = BodyReader::new(body, "Parse");
+    let name = r.cstr()?;
+    let rest = r.rest();
+    // Check the rest is well formed: query text, then n parameter types.
+    let mut q = BodyReader::new(rest, "Parse");
+    q.cstr_bytes()?;
+    let n = q.i16()?;
+    if n < 0 || q.remaining() != n as usize * 4 {
+        return Err(ProtocolError::Malformed { what: "Parse" });
+    }
+    Ok((name, rest))
+}
+
+/// A Bind: (portal, statement name, everything after the statement name).
+pub fn bind_names(body: &[u8]) -> Result<(&str, &str, &[u8]), ProtocolError> {
+    let mut r = BodyReader::new(body, "Bind");
+    let portal = r.cstr()?;
+    let stmt = r.cstr()?;
+    Ok((portal, stmt, r.rest()))
+}
+
+/// A Describe or Close: (`S` or `P`, name).
+pub fn target(body: &[u8]) -> Result<(u8, &str), ProtocolError> {
+    let mut r = BodyReader::new(body, "Describe/Close");
+    let kind = r.u8()?;
+    if kind != b'S' && kind != b'P' {
+        return Err(ProtocolError::Malformed {
+            what: "Describe/Close",
+        });
+    }
+    Ok((kind, r.cstr()?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_bind_and_targets_split_out_their_names() {
+        let mut p = b"s1\0select $1\0".to_vec();
+        p.extend_from_slice(&1i16.to_be_bytes());
+        p.extend_from_slice(&23i32.to_be_bytes());
+        let (name, rest) = parse_name(&p).unwrap();
+        assert_eq!(name, "s1");
+        assert_eq!(&rest[..10], b"select $1\0");
+        assert!(parse_name(&p[..p.len() - 1]).is_err());
+        let b = b"\0s1\0\0\0\0\0\0\0";
+        assert_eq!(bind_names(b).unwrap().0, "");
+        assert_eq!(bind_names(b).unwrap().1, "s1");
+        assert_eq!(target(b"Ss1\0").unwrap(), (b'S', "s1"));
+        assert!(target(b"Xs1\0").is_err());
+    }
 
     #[test]
     fn sasl_initial_response_with_bad_length_is_an_error() {

@@ -3,10 +3,12 @@
 
 pub mod auth;
 pub mod auth_query;
+pub mod expect;
 pub mod io;
 pub mod params;
 pub mod session;
 pub mod startup;
+pub mod statements;
 pub mod stream;
 
 use std::sync::atomic::Ordering;

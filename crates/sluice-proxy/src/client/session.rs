@@ -18,8 +18,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Sleep;
 use tokio_util::io::poll_read_buf;
 
+use super::expect::{Expect, ExpectQueue, Reply, CLOSE_COMPLETE, PARSE_COMPLETE};
 use super::io::ClientIo;
 use super::params::ClientParams;
+use super::statements::{self, ClientStatements, StmtDef};
 use crate::cancel::{CancelHandle, CancelTarget};
 use crate::errors::ClientError;
 use crate::pools::Route;
@@ -57,6 +59,8 @@ struct Tracker {
     status: Option<TxStatus>,
     /// Bytes of the current server message passed on without a look.
     skip: usize,
+    /// The message being skipped is a reply to our own request: drop it.
+    skip_discard: bool,
     /// Syncs sent since the last Execute and before any CopyDone/CopyFail.
     /// If that Execute turns out to start a COPY FROM STDIN, the server
     /// ignores those Syncs (copy-in mode) and owes no ReadyForQuery for them.
@@ -78,6 +82,12 @@ pub struct Session<S> {
     server: Option<PooledConn>,
     sout: BytesMut,
     t: Tracker,
+    /// Replies owed by the server, in order.
+    expect: ExpectQueue,
+    /// This client's named statements (transaction/statement mode).
+    stmts: ClientStatements,
+    /// max_prepared_statements when statements are tracked, else 0.
+    max_prepared: usize,
     timer: Pin<Box<Sleep>>,
     timer_armed: bool,
     /// A write went into a buffering layer (TLS) that may still hold it.
@@ -102,6 +112,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
         database: String,
     ) -> Self {
         let now = Instant::now();
+        // Named statements are tracked where a client changes servers.
+        let max_prepared = match route.mode {
+            PoolMode::Session => 0,
+            _ => shared.config().general.max_prepared_statements,
+        };
         Session {
             io,
             shared,
@@ -116,6 +131,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
             server: None,
             sout: BytesMut::with_capacity(4096),
             t: Tracker::default(),
+            expect: ExpectQueue::default(),
+            stmts: ClientStatements::default(),
+            max_prepared,
             timer: Box::pin(tokio::time::sleep(Duration::from_secs(3600))),
             timer_armed: false,
             client_needs_flush: false,
@@ -293,7 +311,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
     }
 
     /// Forwards whole client messages; takes a server first if needed.
-    /// Returns true when the client said Terminate.
+    /// Named statements are mapped to server-side ones and prepared where
+    /// missing. Returns true when the client said Terminate.
     async fn handle_client_input(&mut self) -> Result<bool, ClientError> {
         while let Some(msg) = take_message(&mut self.io.rbuf, self.io.max_packet)? {
             let tag = msg.tag();
@@ -310,6 +329,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                     self.note_request();
                     self.t.counting_syncs = false;
                     self.t.syncs_since_execute = 0;
+                    let reply = if tag == frontend::QUERY {
+                        if frontend::query_text(msg.body())
+                            .is_ok_and(statements::drops_all_statements)
+                        {
+                            self.stmts.clear();
+                            if let Some(srv) = self.server.as_deref_mut() {
+                                srv.prepared.clear();
+                            }
+                        }
+                        Reply::Query
+                    } else {
+                        Reply::FunctionCall
+                    };
+                    self.expect.push(Expect::Forward(reply), &mut self.io.wbuf);
                 }
                 frontend::SYNC => {
                     self.note_request();
@@ -317,17 +350,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                     if self.t.counting_syncs {
                         self.t.syncs_since_execute += 1;
                     }
+                    self.expect
+                        .push(Expect::Forward(Reply::Sync), &mut self.io.wbuf);
                 }
                 frontend::EXECUTE => {
                     self.t.in_extended = true;
                     self.t.counting_syncs = true;
                     self.t.syncs_since_execute = 0;
+                    self.expect
+                        .push(Expect::Forward(Reply::Execute), &mut self.io.wbuf);
                 }
-                frontend::PARSE
-                | frontend::BIND
-                | frontend::DESCRIBE
-                | frontend::CLOSE
-                | frontend::FLUSH => self.t.in_extended = true,
+                frontend::PARSE | frontend::BIND | frontend::DESCRIBE | frontend::CLOSE => {
+                    self.t.in_extended = true;
+                    if self.max_prepared > 0 && self.handle_statement_message(&msg)? {
+                        continue;
+                    }
+                    let reply = match tag {
+                        frontend::PARSE => Reply::Parse,
+                        frontend::BIND => Reply::Bind,
+                        frontend::CLOSE => Reply::Close,
+                        _ => match frontend::target(msg.body())?.0 {
+                            b'S' => Reply::DescribeStatement,
+                            _ => Reply::DescribePortal,
+                        },
+                    };
+                    self.expect.push(Expect::Forward(reply), &mut self.io.wbuf);
+                }
+                frontend::FLUSH => self.t.in_extended = true,
                 frontend::COPY_DONE | frontend::COPY_FAIL => {
                     self.t.copy_in = false;
                     self.t.counting_syncs = false;
@@ -339,6 +388,99 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
         Ok(false)
     }
 
+    /// Parse/Bind/Describe/Close of a named statement: rewritten to the
+    /// server-side name (prepared first where missing) or answered here.
+    /// Returns true when the message was fully handled (nothing more to
+    /// forward); false to forward it unchanged (unnamed statement, portal).
+    fn handle_statement_message(
+        &mut self,
+        msg: &sluice_protocol::Message,
+    ) -> Result<bool, ClientError> {
+        let body = msg.body();
+        match msg.tag() {
+            frontend::PARSE => {
+                let (name, rest) = frontend::parse_name(body)?;
+                if name.is_empty() {
+                    return Ok(false);
+                }
+                let def = self.stmts.define(name, rest);
+                let known = self
+                    .server
+                    .as_deref_mut()
+                    .is_some_and(|srv| srv.prepared.touch(&def.server_name));
+                if known {
+                    self.expect
+                        .push(Expect::Synthetic(PARSE_COMPLETE), &mut self.io.wbuf);
+                } else {
+                    self.prepare_on_server(&def, Expect::Forward(Reply::Parse));
+                }
+                Ok(true)
+            }
+            frontend::BIND => {
+                let (portal, stmt, rest) = frontend::bind_names(body)?;
+                let Some(def) = (!stmt.is_empty()).then(|| self.stmts.get(stmt)).flatten() else {
+                    return Ok(false);
+                };
+                self.ensure_prepared(&def);
+                statements::rewrite_bind(&mut self.sout, portal, &def.server_name, rest);
+                self.expect
+                    .push(Expect::Forward(Reply::Bind), &mut self.io.wbuf);
+                Ok(true)
+            }
+            frontend::DESCRIBE => {
+                let (kind, name) = frontend::target(body)?;
+                let Some(def) = (kind == b'S' && !name.is_empty())
+                    .then(|| self.stmts.get(name))
+                    .flatten()
+                else {
+                    return Ok(false);
+                };
+                self.ensure_prepared(&def);
+                statements::put_target(&mut self.sout, frontend::DESCRIBE, &def.server_name);
+                self.expect
+                    .push(Expect::Forward(Reply::DescribeStatement), &mut self.io.wbuf);
+                Ok(true)
+            }
+            _ => {
+                let (kind, name) = frontend::target(body)?;
+                if kind != b'S' || name.is_empty() {
+                    return Ok(false);
+                }
+                // The server-side statement may serve other clients: keep it.
+                self.stmts.remove(name);
+                self.expect
+                    .push(Expect::Synthetic(CLOSE_COMPLETE), &mut self.io.wbuf);
+                Ok(true)
+            }
+        }
+    }
+
+    /// Prepares `def` on the current server unless it is there already.
+    fn ensure_prepared(&mut self, def: &StmtDef) {
+        let known = self
+            .server
+            .as_deref_mut()
+            .is_some_and(|srv| srv.prepared.touch(&def.server_name));
+        if !known {
+            self.prepare_on_server(def, Expect::Swallow(Reply::Parse));
+        }
+    }
+
+    /// Sends `def`'s Parse (closing the least recently used statement first
+    /// when the server is at max_prepared_statements).
+    fn prepare_on_server(&mut self, def: &StmtDef, reply: Expect) {
+        let Some(srv) = self.server.as_deref_mut() else {
+            return;
+        };
+        if let Some(old) = srv.prepared.insert(&def.server_name, self.max_prepared) {
+            statements::put_target(&mut self.sout, frontend::CLOSE, &old);
+            self.expect
+                .push(Expect::Swallow(Reply::Close), &mut self.io.wbuf);
+        }
+        self.sout.extend_from_slice(&def.parse);
+        self.expect.push(reply, &mut self.io.wbuf);
+    }
+
     fn note_request(&mut self) {
         if self.t.pending == 0 {
             self.query_start = Instant::now();
@@ -346,8 +488,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
         self.t.pending += 1;
     }
 
-    /// Passes server bytes on to the client, looking only at the messages
-    /// that change what we know: ReadyForQuery, ParameterStatus, COPY starts.
+    /// Passes server bytes on to the client, looking at the tag of every
+    /// message (which request it answers) and into the few that change what
+    /// we know: ReadyForQuery, ParameterStatus, COPY starts. Large messages
+    /// that end nothing (DataRow, CopyData) stream through unbuffered.
     fn handle_server_input(&mut self) -> Result<(), ClientError> {
         let Some(srv) = self.server.as_deref_mut() else {
             return Ok(());
@@ -361,7 +505,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                 if n == 0 {
                     break;
                 }
-                out.extend_from_slice(&buf[..n]);
+                if !self.t.skip_discard {
+                    out.extend_from_slice(&buf[..n]);
+                }
                 buf.advance(n);
                 self.t.skip -= n;
                 continue;
@@ -373,53 +519,65 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
             else {
                 break;
             };
-            match tag {
+            let completes = self.expect.completes(tag);
+            let inspect = matches!(
+                tag,
                 backend::READY_FOR_QUERY
-                | backend::PARAMETER_STATUS
-                | backend::COPY_IN_RESPONSE
-                | backend::COPY_BOTH_RESPONSE => {
-                    if buf.len() < total {
-                        break;
+                    | backend::PARAMETER_STATUS
+                    | backend::COPY_IN_RESPONSE
+                    | backend::COPY_BOTH_RESPONSE
+            );
+            if !completes && !inspect {
+                self.t.skip = total;
+                self.t.skip_discard = self.expect.swallows(tag);
+                continue;
+            }
+            if buf.len() < total {
+                break;
+            }
+            let m = buf.split_to(total);
+            match tag {
+                backend::READY_FOR_QUERY => {
+                    let st = backend::ready_for_query(&m[5..])?;
+                    self.t.status = Some(st);
+                    self.t.pending = self.t.pending.saturating_sub(1);
+                    self.t.copy_in = false;
+                    if self.route.mode == PoolMode::Statement
+                        && st != TxStatus::Idle
+                        && self.t.pending == 0
+                    {
+                        // As PgBouncer: the client never sees the
+                        // transaction start; it gets the error instead.
+                        return Err(ClientError::fatal(
+                            "08P01",
+                            "transaction blocks not allowed in statement pooling mode",
+                        ));
                     }
-                    let m = buf.split_to(total);
-                    match tag {
-                        backend::READY_FOR_QUERY => {
-                            let st = backend::ready_for_query(&m[5..])?;
-                            self.t.status = Some(st);
-                            self.t.pending = self.t.pending.saturating_sub(1);
-                            self.t.copy_in = false;
-                            if self.route.mode == PoolMode::Statement
-                                && st != TxStatus::Idle
-                                && self.t.pending == 0
-                            {
-                                // As PgBouncer: the client never sees the
-                                // transaction start; it gets the error instead.
-                                return Err(ClientError::fatal(
-                                    "08P01",
-                                    "transaction blocks not allowed in statement pooling mode",
-                                ));
-                            }
-                        }
-                        backend::PARAMETER_STATUS => {
-                            if let Ok((k, v)) = backend::parameter_status(&m[5..]) {
-                                srv.params.insert(k.to_string(), v.to_string());
-                                self.params.note_report(k, v);
-                            }
-                        }
-                        _ => {
-                            self.t.copy_in = true;
-                            // Syncs that reached the server in copy-in mode
-                            // are ignored by it: nothing is owed for them.
-                            if tag == backend::COPY_IN_RESPONSE {
-                                self.t.pending =
-                                    self.t.pending.saturating_sub(self.t.syncs_since_execute);
-                                self.t.syncs_since_execute = 0;
-                            }
-                        }
-                    }
-                    out.extend_from_slice(&m);
                 }
-                _ => self.t.skip = total,
+                backend::PARAMETER_STATUS => {
+                    if let Ok((k, v)) = backend::parameter_status(&m[5..]) {
+                        srv.params.insert(k.to_string(), v.to_string());
+                        self.params.note_report(k, v);
+                    }
+                }
+                backend::COPY_IN_RESPONSE | backend::COPY_BOTH_RESPONSE => {
+                    self.t.copy_in = true;
+                    // Syncs that reached the server in copy-in mode are
+                    // ignored by it: nothing is owed for them.
+                    if tag == backend::COPY_IN_RESPONSE {
+                        self.t.pending = self.t.pending.saturating_sub(self.t.syncs_since_execute);
+                        self.expect
+                            .drop_syncs_after_front(self.t.syncs_since_execute);
+                        self.t.syncs_since_execute = 0;
+                    }
+                }
+                _ => {}
+            }
+            if !self.expect.swallows(tag) {
+                out.extend_from_slice(&m);
+            }
+            if completes {
+                self.expect.complete(tag, out);
             }
         }
         Ok(())
@@ -432,6 +590,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
             return false;
         };
         self.t.pending == 0
+            && self.expect.is_empty()
             && !self.t.in_extended
             && !self.t.copy_in
             && self.t.skip == 0
@@ -494,6 +653,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
             key: srv.backend_key,
         }));
         self.t = Tracker::default();
+        self.expect.clear();
         self.server_needs_flush = false;
         self.server = Some(srv);
         Ok(())
