@@ -151,3 +151,20 @@ sluice_first_free_port() {
     done
     echo "$port"
 }
+
+# A local Python venv (.local/venv) with the client drivers the driver tests
+# use (psycopg 3, binary wheel); exports SLUICE_PYTHON. Does nothing (with a
+# note) when python3 has no venv module.
+sluice_ensure_python_drivers() {
+    local venv="$SLUICE_ROOT/.local/venv"
+    if ! "$venv/bin/python" -c 'import psycopg' >/dev/null 2>&1; then
+        if ! command -v python3 >/dev/null 2>&1 || ! python3 -m venv --help >/dev/null 2>&1; then
+            sluice_say "python3 with venv not found: the psycopg driver tests will be skipped"
+            return 0
+        fi
+        sluice_say "installing psycopg[binary] into $venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q --disable-pip-version-check "psycopg[binary]>=3.1,<4"
+    fi
+    export SLUICE_PYTHON="$venv/bin/python"
+}

@@ -1,0 +1,81 @@
+//! Real drivers from their package registries, through Sluice in
+//! transaction mode on a pool smaller than the client count, and directly
+//! against PostgreSQL as the control. scripts/test installs them into
+//! .local/ and says where (SLUICE_PYTHON); without it the test is skipped
+//! locally and fails in CI.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::*;
+use sluice_testkit::PgCluster;
+
+fn python() -> Option<PathBuf> {
+    match std::env::var_os("SLUICE_PYTHON") {
+        Some(p) => Some(PathBuf::from(p)),
+        None => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "SLUICE_PYTHON is not set: run the suite with scripts/test"
+            );
+            eprintln!("SLUICE_PYTHON not set (run scripts/test): psycopg test skipped");
+            None
+        }
+    }
+}
+
+fn run_psycopg(python: &PathBuf, conninfo: &str) -> std::process::Output {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/drivers/psycopg_matrix.py"
+    );
+    Command::new(python)
+        .arg(script)
+        .arg(conninfo)
+        .output()
+        .expect("run python")
+}
+
+#[test]
+fn psycopg3_default_always_prepare_and_pipeline_work_through_a_pool_of_two() {
+    let Some(python) = python() else { return };
+    let cluster = PgCluster::shared();
+    let tenant = Tenant::create(cluster, "psycopg");
+    let direct = format!(
+        "host=127.0.0.1 port={} user={} password={} dbname={}",
+        cluster.port, tenant.user, tenant.password, tenant.db
+    );
+    let out = run_psycopg(&python, &direct);
+    assert!(
+        out.status.success(),
+        "control run against PostgreSQL failed: {}",
+        show(&out)
+    );
+    let sluice = start_sluice(cluster, &tenant, "transaction", 2, "");
+    let through = format!(
+        "host=127.0.0.1 port={} user={} password={} dbname={}",
+        sluice.port, tenant.user, tenant.password, tenant.db
+    );
+    let out = run_psycopg(&python, &through);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        show(&out),
+        log_tail(&sluice, 20)
+    );
+    let admin = tenant_servers(cluster);
+    assert!(admin <= 2, "{admin} servers for a pool of 2");
+}
+
+/// Servers of the tenant still open (the pool never grew past its size).
+fn tenant_servers(cluster: &PgCluster) -> i64 {
+    cluster
+        .psql(
+            "postgres",
+            "SELECT count(*) FROM pg_stat_activity WHERE usename LIKE 't_psycopg_%'",
+        )
+        .parse()
+        .unwrap_or(i64::MAX)
+}
