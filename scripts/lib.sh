@@ -168,3 +168,19 @@ sluice_ensure_python_drivers() {
     fi
     export SLUICE_PYTHON="$venv/bin/python"
 }
+
+# node-postgres (pg@8) from npm into .local/node; exports SLUICE_NODE_PATH
+# (for NODE_PATH). Does nothing (with a note) without node and npm.
+sluice_ensure_node_drivers() {
+    local dir="$SLUICE_ROOT/.local/node"
+    if [ ! -d "$dir/node_modules/pg" ]; then
+        if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+            sluice_say "node/npm not found: the node-postgres driver tests will be skipped"
+            return 0
+        fi
+        sluice_say "installing pg@8 (node-postgres) into $dir"
+        mkdir -p "$dir"
+        (cd "$dir" && npm install --silent --no-audit --no-fund --no-save pg@8 >/dev/null)
+    fi
+    export SLUICE_NODE_PATH="$dir/node_modules"
+}

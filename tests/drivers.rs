@@ -69,6 +69,54 @@ fn psycopg3_default_always_prepare_and_pipeline_work_through_a_pool_of_two() {
     assert!(admin <= 2, "{admin} servers for a pool of 2");
 }
 
+fn node_path() -> Option<String> {
+    match std::env::var("SLUICE_NODE_PATH") {
+        Ok(p) => Some(p),
+        Err(_) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "SLUICE_NODE_PATH is not set: run the suite with scripts/test"
+            );
+            eprintln!("SLUICE_NODE_PATH not set (run scripts/test): node-postgres test skipped");
+            None
+        }
+    }
+}
+
+fn run_node_pg(node_path: &str, url: &str) -> std::process::Output {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/drivers/node_pg_matrix.js"
+    );
+    Command::new("node")
+        .arg(script)
+        .arg(url)
+        .env("NODE_PATH", node_path)
+        .output()
+        .expect("run node")
+}
+
+#[test]
+fn node_postgres_named_plain_and_queued_queries_work_through_a_pool_of_two() {
+    let Some(node_path) = node_path() else { return };
+    let cluster = PgCluster::shared();
+    let tenant = Tenant::create(cluster, "nodepg");
+    let out = run_node_pg(&node_path, &tenant.direct_url(cluster));
+    assert!(
+        out.status.success(),
+        "control run against PostgreSQL failed: {}",
+        show(&out)
+    );
+    let sluice = start_sluice(cluster, &tenant, "transaction", 2, "");
+    let out = run_node_pg(&node_path, &tenant.url(&sluice));
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        show(&out),
+        log_tail(&sluice, 20)
+    );
+}
+
 /// Servers of the tenant still open (the pool never grew past its size).
 fn tenant_servers(cluster: &PgCluster) -> i64 {
     cluster

@@ -59,7 +59,35 @@ fn tcp_listener(addr: SocketAddr, v6only: bool) -> io::Result<TcpListener> {
 
 /// Opens every configured listener; fails if none can be opened.
 pub fn bind(g: &GeneralSettings) -> io::Result<Listeners> {
-    let mut tcp = Vec::new();
+    // The unix socket first: once TCP accepts, everything is ready (a
+    // client or a test that sees the TCP port open may go to the socket).
+    let unix = if g.unix_socket_dir.is_empty() {
+        None
+    } else {
+        let path = PathBuf::from(&g.unix_socket_dir).join(format!(".s.PGSQL.{}", g.listen_port));
+        // A stale socket left by a crash; a live one belongs to someone else.
+        if path.exists() {
+            if std::os::unix::net::UnixStream::connect(&path).is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("unix socket {} is in use", path.display()),
+                ));
+            }
+            let _ = std::fs::remove_file(&path);
+        }
+        let l = UnixListener::bind(&path).map_err(|e| {
+            io::Error::new(e.kind(), format!("unix socket {}: {e}", path.display()))
+        })?;
+        let _ =
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(g.unix_socket_mode));
+        Some((l, path))
+    };
+    // Dropped on any error below, which removes the socket file again.
+    let mut listeners = Listeners {
+        tcp: Vec::new(),
+        unix,
+    };
+    let tcp = &mut listeners.tcp;
     for a in &g.listen_addr {
         let a = a.trim();
         if a.is_empty() {
@@ -88,33 +116,12 @@ pub fn bind(g: &GeneralSettings) -> io::Result<Listeners> {
             );
         }
     }
-    let unix = if g.unix_socket_dir.is_empty() {
-        None
-    } else {
-        let path = PathBuf::from(&g.unix_socket_dir).join(format!(".s.PGSQL.{}", g.listen_port));
-        // A stale socket left by a crash; a live one belongs to someone else.
-        if path.exists() {
-            if std::os::unix::net::UnixStream::connect(&path).is_ok() {
-                return Err(io::Error::new(
-                    io::ErrorKind::AddrInUse,
-                    format!("unix socket {} is in use", path.display()),
-                ));
-            }
-            let _ = std::fs::remove_file(&path);
-        }
-        let l = UnixListener::bind(&path).map_err(|e| {
-            io::Error::new(e.kind(), format!("unix socket {}: {e}", path.display()))
-        })?;
-        let _ =
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(g.unix_socket_mode));
-        Some((l, path))
-    };
-    if tcp.is_empty() && unix.is_none() {
+    if listeners.tcp.is_empty() && listeners.unix.is_none() {
         return Err(io::Error::other(
             "no listen_addr and no unix_socket_dir: nothing to listen on",
         ));
     }
-    Ok(Listeners { tcp, unix })
+    Ok(listeners)
 }
 
 fn tune_tcp(s: &TcpStream, g: &GeneralSettings) {
