@@ -1,6 +1,9 @@
 //! A logged-in client: the loop that moves bytes between the client and the
 //! server it holds, takes a server at the start of a transaction, and gives
-//! it back when nothing is owed and the server says it is idle.
+//! it back when nothing is owed and the server says it is idle. Named
+//! prepared statements are handled in `prepared.rs`.
+
+mod prepared;
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
@@ -18,10 +21,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Sleep;
 use tokio_util::io::poll_read_buf;
 
-use super::expect::{Expect, ExpectQueue, Reply, CLOSE_COMPLETE, PARSE_COMPLETE};
+use super::expect::{Expect, ExpectQueue, Reply};
 use super::io::ClientIo;
 use super::params::ClientParams;
-use super::statements::{self, ClientStatements, StmtDef};
+use super::statements::{self, ClientStatements};
 use crate::cancel::{CancelHandle, CancelTarget};
 use crate::errors::ClientError;
 use crate::pools::Route;
@@ -386,99 +389,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
             self.sout.extend_from_slice(msg.raw());
         }
         Ok(false)
-    }
-
-    /// Parse/Bind/Describe/Close of a named statement: rewritten to the
-    /// server-side name (prepared first where missing) or answered here.
-    /// Returns true when the message was fully handled (nothing more to
-    /// forward); false to forward it unchanged (unnamed statement, portal).
-    fn handle_statement_message(
-        &mut self,
-        msg: &sluice_protocol::Message,
-    ) -> Result<bool, ClientError> {
-        let body = msg.body();
-        match msg.tag() {
-            frontend::PARSE => {
-                let (name, rest) = frontend::parse_name(body)?;
-                if name.is_empty() {
-                    return Ok(false);
-                }
-                let def = self.stmts.define(name, rest);
-                let known = self
-                    .server
-                    .as_deref_mut()
-                    .is_some_and(|srv| srv.prepared.touch(&def.server_name));
-                if known {
-                    self.expect
-                        .push(Expect::Synthetic(PARSE_COMPLETE), &mut self.io.wbuf);
-                } else {
-                    self.prepare_on_server(&def, Expect::Forward(Reply::Parse));
-                }
-                Ok(true)
-            }
-            frontend::BIND => {
-                let (portal, stmt, rest) = frontend::bind_names(body)?;
-                let Some(def) = (!stmt.is_empty()).then(|| self.stmts.get(stmt)).flatten() else {
-                    return Ok(false);
-                };
-                self.ensure_prepared(&def);
-                statements::rewrite_bind(&mut self.sout, portal, &def.server_name, rest);
-                self.expect
-                    .push(Expect::Forward(Reply::Bind), &mut self.io.wbuf);
-                Ok(true)
-            }
-            frontend::DESCRIBE => {
-                let (kind, name) = frontend::target(body)?;
-                let Some(def) = (kind == b'S' && !name.is_empty())
-                    .then(|| self.stmts.get(name))
-                    .flatten()
-                else {
-                    return Ok(false);
-                };
-                self.ensure_prepared(&def);
-                statements::put_target(&mut self.sout, frontend::DESCRIBE, &def.server_name);
-                self.expect
-                    .push(Expect::Forward(Reply::DescribeStatement), &mut self.io.wbuf);
-                Ok(true)
-            }
-            _ => {
-                let (kind, name) = frontend::target(body)?;
-                if kind != b'S' || name.is_empty() {
-                    return Ok(false);
-                }
-                // The server-side statement may serve other clients: keep it.
-                self.stmts.remove(name);
-                self.expect
-                    .push(Expect::Synthetic(CLOSE_COMPLETE), &mut self.io.wbuf);
-                Ok(true)
-            }
-        }
-    }
-
-    /// Prepares `def` on the current server unless it is there already.
-    fn ensure_prepared(&mut self, def: &StmtDef) {
-        let known = self
-            .server
-            .as_deref_mut()
-            .is_some_and(|srv| srv.prepared.touch(&def.server_name));
-        if !known {
-            self.prepare_on_server(def, Expect::Swallow(Reply::Parse));
-        }
-    }
-
-    /// Sends `def`'s Parse (closing the least recently used statement first
-    /// when the server is at max_prepared_statements).
-    fn prepare_on_server(&mut self, def: &StmtDef, reply: Expect) {
-        let Some(srv) = self.server.as_deref_mut() else {
-            return;
-        };
-        if let Some(old) = srv.prepared.insert(&def.server_name, self.max_prepared) {
-            statements::put_target(&mut self.sout, frontend::CLOSE, &old);
-            self.expect
-                .push(Expect::Swallow(Reply::Close), &mut self.io.wbuf);
-        }
-        self.sout.extend_from_slice(&def.parse);
-        self.expect.push(reply, &mut self.io.wbuf);
     }
 
     fn note_request(&mut self) {
