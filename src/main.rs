@@ -100,6 +100,19 @@ fn main() -> ExitCode {
     code
 }
 
+/// The TLS configurations and, for auth_type=hba, the hba rules: built at
+/// start and on every reload. Warnings about settings rustls cannot honour
+/// exactly are logged.
+fn load_tls_and_hba(config: &Config) -> Result<(TlsState, Option<sluice_auth::Hba>), String> {
+    let (tls, warnings) =
+        TlsState::from_config(config).map_err(|e| format!("TLS configuration: {e}"))?;
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    let hba = load_hba(config).map_err(|e| format!("auth_hba_file: {e}"))?;
+    Ok((tls, hba))
+}
+
 fn load_userlist(config: &Config) -> Result<Userlist, String> {
     match &config.general.auth_file {
         Some(p) => {
@@ -122,22 +135,10 @@ async fn run(path: std::path::PathBuf, config: Config, userlist: Userlist) -> Ex
         tracing::error!("cannot install signal handlers");
         return ExitCode::from(1);
     };
-    let tls = match TlsState::from_config(&config) {
-        Ok((tls, warnings)) => {
-            for w in warnings {
-                tracing::warn!("{w}");
-            }
-            tls
-        }
+    let (tls, hba) = match load_tls_and_hba(&config) {
+        Ok(x) => x,
         Err(e) => {
-            tracing::error!("TLS configuration: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let hba = match load_hba(&config) {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::error!("auth_hba_file: {e}");
+            tracing::error!("{e}");
             return ExitCode::from(1);
         }
     };
@@ -232,22 +233,10 @@ fn reload(shared: &Arc<Shared>, path: &std::path::Path) {
             return;
         }
     };
-    let tls = match TlsState::from_config(&config) {
-        Ok((tls, warnings)) => {
-            for w in warnings {
-                tracing::warn!("{w}");
-            }
-            tls
-        }
+    let (tls, hba) = match load_tls_and_hba(&config) {
+        Ok(x) => x,
         Err(e) => {
-            tracing::error!("reload failed, keeping the old configuration: TLS: {e}");
-            return;
-        }
-    };
-    let hba = match load_hba(&config) {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::error!("reload failed, keeping the old configuration: auth_hba_file: {e}");
+            tracing::error!("reload failed, keeping the old configuration: {e}");
             return;
         }
     };

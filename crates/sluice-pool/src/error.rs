@@ -2,6 +2,18 @@
 
 use sluice_protocol::ProtocolError;
 
+impl PoolError {
+    /// A server's ErrorResponse, as `Refused`.
+    pub fn from_error_response(body: &[u8]) -> Result<PoolError, PoolError> {
+        let f = sluice_protocol::backend::error_fields(body)?;
+        Ok(PoolError::Refused {
+            severity: f.severity,
+            code: f.code,
+            message: f.message,
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
     #[error("server connection failed: {0}")]

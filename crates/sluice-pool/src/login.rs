@@ -139,14 +139,7 @@ pub async fn login(p: &LoginParams, id: u64) -> Result<ServerConn, PoolError> {
                 conn.backend_pid = pid;
                 conn.backend_key = key;
             }
-            backend::ERROR_RESPONSE => {
-                let f = backend::error_fields(m.body())?;
-                return Err(PoolError::Refused {
-                    severity: f.severity,
-                    code: f.code,
-                    message: f.message,
-                });
-            }
+            backend::ERROR_RESPONSE => return Err(PoolError::from_error_response(m.body())?),
             backend::READY_FOR_QUERY => return Ok(conn),
             // NoticeResponse, NegotiateProtocolVersion: nothing to do.
             _ => {}

@@ -92,18 +92,46 @@ impl ServerConn {
         let mut out = BytesMut::new();
         sluice_protocol::builders::put_query(&mut out, sql);
         self.write_all(&out).await?;
+        self.read_until_ready(sql, |_| Ok(())).await
+    }
+
+    /// Runs `sql` with text parameters through the extended protocol (no
+    /// quoting needed) and returns its first row, if any.
+    pub async fn query_row(
+        &mut self,
+        sql: &str,
+        params: &[Option<&str>],
+    ) -> Result<Option<Vec<Option<String>>>, PoolError> {
+        let mut out = BytesMut::new();
+        sluice_protocol::builders::put_parse_unnamed(&mut out, sql);
+        sluice_protocol::builders::put_bind_unnamed(&mut out, params);
+        sluice_protocol::builders::put_execute_unnamed(&mut out);
+        sluice_protocol::builders::put_sync(&mut out);
+        self.write_all(&out).await?;
+        let mut row = None;
+        self.read_until_ready(sql, |m| {
+            if m.tag() == backend::DATA_ROW && row.is_none() {
+                row = Some(backend::data_row(m.body())?);
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(row)
+    }
+
+    /// Reads the replies to a request of Sluice's own up to ReadyForQuery:
+    /// ParameterStatus noted, other messages handed to `on_message`. Fails
+    /// on an ErrorResponse, on COPY, or if a transaction is left open.
+    async fn read_until_ready(
+        &mut self,
+        sql: &str,
+        mut on_message: impl FnMut(&Message) -> Result<(), PoolError>,
+    ) -> Result<(), PoolError> {
         let mut error = None;
         loop {
             let m = self.read_message().await?;
             match m.tag() {
-                backend::ERROR_RESPONSE => {
-                    let f = backend::error_fields(m.body())?;
-                    error = Some(PoolError::Refused {
-                        severity: f.severity,
-                        code: f.code,
-                        message: f.message,
-                    });
-                }
+                backend::ERROR_RESPONSE => error = Some(PoolError::from_error_response(m.body())?),
                 backend::PARAMETER_STATUS => self.note_parameter(&m),
                 backend::COPY_IN_RESPONSE
                 | backend::COPY_OUT_RESPONSE
@@ -120,49 +148,7 @@ impl ServerConn {
                         None => Ok(()),
                     };
                 }
-                _ => {}
-            }
-        }
-    }
-
-    /// Runs `sql` with text parameters through the extended protocol (no
-    /// quoting needed) and returns its first row, if any.
-    pub async fn query_row(
-        &mut self,
-        sql: &str,
-        params: &[Option<&str>],
-    ) -> Result<Option<Vec<Option<String>>>, PoolError> {
-        let mut out = BytesMut::new();
-        sluice_protocol::builders::put_parse_unnamed(&mut out, sql);
-        sluice_protocol::builders::put_bind_unnamed(&mut out, params);
-        sluice_protocol::builders::put_execute_unnamed(&mut out);
-        sluice_protocol::builders::put_sync(&mut out);
-        self.write_all(&out).await?;
-        let (mut row, mut error) = (None, None);
-        loop {
-            let m = self.read_message().await?;
-            match m.tag() {
-                backend::DATA_ROW if row.is_none() => row = Some(backend::data_row(m.body())?),
-                backend::ERROR_RESPONSE => {
-                    let f = backend::error_fields(m.body())?;
-                    error = Some(PoolError::Refused {
-                        severity: f.severity,
-                        code: f.code,
-                        message: f.message,
-                    });
-                }
-                backend::PARAMETER_STATUS => self.note_parameter(&m),
-                backend::READY_FOR_QUERY => {
-                    let st = backend::ready_for_query(m.body())?;
-                    return match error {
-                        Some(e) => Err(e),
-                        None if st != backend::TxStatus::Idle => {
-                            Err(PoolError::Auth("query left a transaction open".to_string()))
-                        }
-                        None => Ok(row),
-                    };
-                }
-                _ => {}
+                _ => on_message(&m)?,
             }
         }
     }
