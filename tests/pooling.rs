@@ -498,6 +498,7 @@ async fn min_pool_size_keeps_servers_open_and_replaces_lost_ones() {
         "min_pool_size = 3, yet {} servers",
         server_count(&admin, &tenant.user, &tenant.db).await
     );
+    let old = server_pids(&admin, &tenant.user, &tenant.db).await;
     admin
         .batch_execute(&format!(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
@@ -506,14 +507,17 @@ async fn min_pool_size_keeps_servers_open_and_replaces_lost_ones() {
         ))
         .await
         .unwrap();
+    // Terminated backends linger in pg_stat_activity for a moment, so wait
+    // for three servers none of which is one of the terminated ones.
     let refilled = wait_for(Duration::from_secs(6), || async {
-        server_count(&admin, &tenant.user, &tenant.db).await == 3
+        let now = server_pids(&admin, &tenant.user, &tenant.db).await;
+        now.len() == 3 && now.iter().all(|pid| !old.contains(pid))
     })
     .await;
     assert!(
         refilled,
-        "servers not replaced after they were terminated: {}",
-        server_count(&admin, &tenant.user, &tenant.db).await
+        "servers not replaced after {old:?} were terminated: {:?}",
+        server_pids(&admin, &tenant.user, &tenant.db).await
     );
     let works = retry(Duration::from_secs(3), || try_value(&client, "SELECT 5")).await;
     assert_eq!(works.map_err(|e| describe(&e)).unwrap(), "5");
