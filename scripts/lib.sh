@@ -175,7 +175,7 @@ sluice_ensure_node_drivers() {
     local dir="$SLUICE_ROOT/.local/node"
     if [ ! -d "$dir/node_modules/pg" ]; then
         if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-            sluice_say "node/npm not found: the node-postgres driver tests will be skipped"
+            sluice_say "node/npm not found: the node-postgres and Prisma driver tests will be skipped"
             return 0
         fi
         sluice_say "installing pg@8 (node-postgres) into $dir"
@@ -183,4 +183,45 @@ sluice_ensure_node_drivers() {
         (cd "$dir" && npm install --silent --no-audit --no-fund --no-save pg@8 >/dev/null)
     fi
     export SLUICE_NODE_PATH="$dir/node_modules"
+    sluice_ensure_prisma
+}
+
+# Prisma 7 from npm into .local/prisma (prisma, @prisma/client,
+# @prisma/adapter-pg, and tsx to run the generated TypeScript client), then
+# the client generated there from tests/drivers/prisma/schema.prisma, offline
+# (no schema engine: the test creates its table with SQL). Exports
+# SLUICE_PRISMA_DIR. Skips what is already done (regenerates when the schema
+# changed); does nothing (with a note) without node and npm.
+sluice_ensure_prisma() {
+    local dir="$SLUICE_ROOT/.local/prisma" schema="$SLUICE_ROOT/tests/drivers/prisma/schema.prisma"
+    local -a offline=(env PRISMA_SCHEMA_ENGINE_BINARY=/bin/false PRISMA_HIDE_UPDATE_MESSAGE=1
+        CHECKPOINT_DISABLE=1 PRISMA_SKIP_POSTINSTALL_GENERATE=1)
+    if [ ! -x "$dir/node_modules/.bin/tsx" ] || [ ! -x "$dir/node_modules/.bin/prisma" ] ||
+        [ ! -d "$dir/node_modules/@prisma/adapter-pg" ] || [ ! -d "$dir/node_modules/@prisma/client" ]; then
+        if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+            sluice_say "node/npm not found: the Prisma driver test will be skipped"
+            return 0
+        fi
+        sluice_say "installing prisma@7, @prisma/client@7, @prisma/adapter-pg@7 and tsx@4 into $dir"
+        mkdir -p "$dir"
+        # ESM: the generated client uses import.meta.
+        printf '{ "private": true, "type": "module" }\n' >"$dir/package.json"
+        # --ignore-scripts: @prisma/engines' postinstall would download engines.
+        if ! (cd "$dir" && "${offline[@]}" npm install --silent --no-audit --no-fund --ignore-scripts \
+            prisma@7 @prisma/client@7 @prisma/adapter-pg@7 tsx@4 >/dev/null); then
+            sluice_say "npm install of Prisma failed: the Prisma driver test will be skipped"
+            return 0
+        fi
+    fi
+    if [ ! -f "$dir/generated/client.ts" ] || ! cmp -s "$schema" "$dir/schema.prisma"; then
+        sluice_say "generating the Prisma client in $dir/generated"
+        rm -rf "$dir/generated" "$dir/schema.prisma"
+        if ! (cd "$dir" && cp "$schema" schema.prisma &&
+            "${offline[@]}" node_modules/.bin/prisma generate --schema schema.prisma >/dev/null); then
+            rm -f "$dir/schema.prisma"
+            sluice_say "prisma generate failed: the Prisma driver test will be skipped"
+            return 0
+        fi
+    fi
+    export SLUICE_PRISMA_DIR="$dir"
 }
