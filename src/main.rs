@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use sluice_auth::Userlist;
 use sluice_config::Config;
-use sluice_proxy::{load_hba, Shared, TlsState};
+use sluice_proxy::{Shared, ShutdownMode};
 use tokio::signal::unix::{signal, SignalKind};
 
 fn main() -> ExitCode {
@@ -32,7 +32,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let userlist = match load_userlist(&config) {
+    let userlist = match sluice_proxy::reload::load_userlist(&config) {
         Ok(u) => u,
         Err(e) => {
             eprintln!("FATAL {e}");
@@ -100,28 +100,6 @@ fn main() -> ExitCode {
     code
 }
 
-/// The TLS configurations and, for auth_type=hba, the hba rules: built at
-/// start and on every reload. Warnings about settings rustls cannot honour
-/// exactly are logged.
-fn load_tls_and_hba(config: &Config) -> Result<(TlsState, Option<sluice_auth::Hba>), String> {
-    let (tls, warnings) =
-        TlsState::from_config(config).map_err(|e| format!("TLS configuration: {e}"))?;
-    for w in warnings {
-        tracing::warn!("{w}");
-    }
-    let hba = load_hba(config).map_err(|e| format!("auth_hba_file: {e}"))?;
-    Ok((tls, hba))
-}
-
-fn load_userlist(config: &Config) -> Result<Userlist, String> {
-    match &config.general.auth_file {
-        Some(p) => {
-            sluice_auth::load_userlist(p).map_err(|e| format!("auth_file {}: {e}", p.display()))
-        }
-        None => Ok(Userlist::default()),
-    }
-}
-
 async fn run(path: std::path::PathBuf, config: Config, userlist: Userlist) -> ExitCode {
     // Handlers first: once the port accepts, a SIGHUP must not kill us.
     let (Ok(mut hup), Ok(mut term), Ok(mut int), Ok(mut quit), Ok(mut usr1), Ok(mut usr2)) = (
@@ -135,7 +113,7 @@ async fn run(path: std::path::PathBuf, config: Config, userlist: Userlist) -> Ex
         tracing::error!("cannot install signal handlers");
         return ExitCode::from(1);
     };
-    let (tls, hba) = match load_tls_and_hba(&config) {
+    let (tls, hba) = match sluice_proxy::reload::load_tls_and_hba(&config) {
         Ok(x) => x,
         Err(e) => {
             tracing::error!("{e}");
@@ -155,6 +133,8 @@ async fn run(path: std::path::PathBuf, config: Config, userlist: Userlist) -> Ex
         listeners.describe().join(", ")
     );
     let shared = Shared::new(config, userlist, tls, hba);
+    shared.set_config_path(path.clone());
+    let mut console = shared.shutdown_requests();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(sluice_proxy::run(shared.clone(), listeners, stop_rx));
 
@@ -164,7 +144,33 @@ async fn run(path: std::path::PathBuf, config: Config, userlist: Userlist) -> Ex
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
         tokio::select! {
-            _ = hup.recv() => reload(&shared, &path),
+            _ = hup.recv() => {
+                tracing::info!("got SIGHUP");
+                if let Err(e) = shared.reload_from_disk() {
+                    tracing::error!("reload failed, keeping the old configuration: {e}");
+                }
+            }
+            Ok(()) = console.changed() => {
+                let mode = *console.borrow_and_update();
+                match mode {
+                    Some(ShutdownMode::Immediate) => {
+                        tracing::info!("SHUTDOWN from the console, exiting now");
+                        return ExitCode::SUCCESS;
+                    }
+                    Some(ShutdownMode::WaitForServers) if waiting_for.is_none() => {
+                        tracing::info!("SHUTDOWN WAIT_FOR_SERVERS from the console");
+                        waiting_for = Some(Shutdown::Servers);
+                        shared.draining.store(true, Ordering::Relaxed);
+                        begin_shutdown(&shared, &stop_tx);
+                    }
+                    Some(ShutdownMode::WaitForClients) if waiting_for.is_none() => {
+                        tracing::info!("SHUTDOWN WAIT_FOR_CLIENTS from the console");
+                        waiting_for = Some(Shutdown::Clients);
+                        begin_shutdown(&shared, &stop_tx);
+                    }
+                    _ => {}
+                }
+            }
             _ = term.recv() => {
                 if waiting_for.is_some() { tracing::info!("got SIGTERM again, exiting now"); return ExitCode::SUCCESS; }
                 tracing::info!("got SIGTERM, waiting for clients to disconnect");
@@ -182,8 +188,14 @@ async fn run(path: std::path::PathBuf, config: Config, userlist: Userlist) -> Ex
                 tracing::info!("got SIGQUIT, exiting immediately");
                 return ExitCode::SUCCESS;
             }
-            _ = usr1.recv() => tracing::warn!("SIGUSR1 (PAUSE) is not implemented yet"),
-            _ = usr2.recv() => tracing::warn!("SIGUSR2 (RESUME) is not implemented yet"),
+            _ = usr1.recv() => {
+                tracing::info!("got SIGUSR1, pausing all databases");
+                shared.pause.pause_all();
+            }
+            _ = usr2.recv() => {
+                tracing::info!("got SIGUSR2, resuming");
+                shared.pause.resume_all();
+            }
             _ = tick.tick(), if waiting_for.is_some() => {
                 let done = match waiting_for {
                     Some(Shutdown::Clients) => shared.client_count() == 0,
@@ -212,41 +224,4 @@ enum Shutdown {
 fn begin_shutdown(shared: &Arc<Shared>, stop: &tokio::sync::watch::Sender<bool>) {
     shared.shutting_down.store(true, Ordering::Relaxed);
     let _ = stop.send(true);
-}
-
-fn reload(shared: &Arc<Shared>, path: &std::path::Path) {
-    tracing::info!("got SIGHUP, reloading {}", path.display());
-    let (config, warnings) = match sluice_config::load(path) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!("reload failed, keeping the old configuration: {e}");
-            return;
-        }
-    };
-    for w in &warnings {
-        tracing::warn!("{w}");
-    }
-    let userlist = match load_userlist(&config) {
-        Ok(u) => u,
-        Err(e) => {
-            tracing::error!("reload failed, keeping the old configuration: {e}");
-            return;
-        }
-    };
-    let (tls, hba) = match load_tls_and_hba(&config) {
-        Ok(x) => x,
-        Err(e) => {
-            tracing::error!("reload failed, keeping the old configuration: {e}");
-            return;
-        }
-    };
-    let old = shared.config();
-    if old.general.listen_addr != config.general.listen_addr
-        || old.general.listen_port != config.general.listen_port
-        || old.general.unix_socket_dir != config.general.unix_socket_dir
-    {
-        tracing::warn!("listen_addr/listen_port/unix_socket_dir changes need a restart");
-    }
-    shared.reload(config, userlist, tls, hba);
-    tracing::info!("configuration reloaded");
 }

@@ -33,6 +33,7 @@ mod general;
 mod ini;
 mod loader;
 mod model;
+mod settings_text;
 mod users;
 mod values;
 
@@ -49,6 +50,7 @@ pub use error::{ConfigError, Warning};
 pub use general::{NOT_YET_IMPLEMENTED, SUPPORTED_KEYS};
 pub use ini::MAX_INCLUDE_DEPTH;
 pub use model::*;
+pub use settings_text::{config_rows, set_value, ConfigRow, NEEDS_RESTART};
 pub use users::{NOT_YET_IMPLEMENTED_USER_KEYS, USER_KEYS};
 pub use values::{parse_bool, parse_duration_secs};
 

@@ -141,6 +141,10 @@ pub struct GeneralSettings {
     pub log_connections: bool,
     pub log_disconnections: bool,
     pub log_pooler_errors: bool,
+    /// Log the `stats:` line every stats_period.
+    pub log_stats: bool,
+    /// How often averages are computed (and logged).
+    pub stats_period: Duration,
     pub verbose: u8,
     pub pkt_buf: usize,
     pub max_packet_size: usize,
@@ -227,6 +231,8 @@ impl Default for GeneralSettings {
             log_connections: true,
             log_disconnections: true,
             log_pooler_errors: true,
+            log_stats: true,
+            stats_period: Duration::from_secs(60),
             verbose: 0,
             pkt_buf: 4096,
             max_packet_size: 2147483647,

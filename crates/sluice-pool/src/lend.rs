@@ -2,6 +2,7 @@
 //! opened, and a server out on loan. Each gives back what it holds when
 //! dropped, so a vanished client never leaks a server or a slot.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -144,6 +145,7 @@ impl PooledConn {
     /// Returns a clean server (idle, nothing owed) to the pool.
     pub fn release(mut self) {
         if let Some(c) = self.conn.take() {
+            self.pool.lent.fetch_sub(1, Ordering::Relaxed);
             self.pool.put_back(c);
         }
     }
@@ -151,6 +153,7 @@ impl PooledConn {
     /// Closes the server (dirty, broken, or past use).
     pub fn close(mut self) {
         if let Some(c) = self.conn.take() {
+            self.pool.lent.fetch_sub(1, Ordering::Relaxed);
             self.pool.discard(c);
         }
     }
@@ -172,6 +175,7 @@ impl std::ops::DerefMut for PooledConn {
 impl Drop for PooledConn {
     fn drop(&mut self) {
         if let Some(c) = self.conn.take() {
+            self.pool.lent.fetch_sub(1, Ordering::Relaxed);
             self.pool.discard(c);
         }
     }

@@ -3,6 +3,7 @@
 //! reserve pool. Knows nothing of clients.
 
 pub mod error;
+pub mod info;
 mod lend;
 pub mod limits;
 pub mod login;
@@ -12,8 +13,9 @@ pub mod server;
 pub mod stream;
 
 pub use error::PoolError;
+pub use info::{ServerInfo, ServerState};
 pub use limits::Limit;
-pub use pool::{Pool, PoolKey, PoolSettings, PooledConn};
+pub use pool::{Pool, PoolKey, PoolSettings, PoolStatus, PooledConn};
 pub use prepared::PreparedSet;
 pub use server::{ServerConn, ServerSecret};
 pub use stream::{ServerAddr, ServerStream};

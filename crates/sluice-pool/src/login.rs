@@ -2,6 +2,7 @@
 //! (cleartext, md5, SCRAM-SHA-256), ParameterStatus and BackendKeyData.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::BytesMut;
@@ -9,6 +10,7 @@ use sluice_auth::{md5_client_response, md5_response_from_secret, ScramClient};
 use sluice_protocol::backend::{self, AuthRequest};
 use sluice_protocol::builders;
 
+use crate::info::ServerInfo;
 use crate::server::{ServerConn, ServerSecret};
 use sluice_tls::ServerTls;
 
@@ -63,6 +65,16 @@ pub async fn login(p: &LoginParams, id: u64) -> Result<ServerConn, PoolError> {
         last_client: 0,
         max_packet_size: p.max_packet_size,
         prepared: Default::default(),
+        info: Arc::new(ServerInfo::new(
+            id,
+            String::new(),
+            0,
+            String::new(),
+            0,
+            0,
+            String::new(),
+        )),
+        generation: 0,
     };
     let mut startup: Vec<(&str, &str)> = vec![("user", &p.user), ("database", &p.database)];
     for (k, v) in &p.startup {
@@ -140,7 +152,10 @@ pub async fn login(p: &LoginParams, id: u64) -> Result<ServerConn, PoolError> {
                 conn.backend_key = key;
             }
             backend::ERROR_RESPONSE => return Err(PoolError::from_error_response(m.body())?),
-            backend::READY_FOR_QUERY => return Ok(conn),
+            backend::READY_FOR_QUERY => {
+                conn.info = Arc::new(server_info(&conn));
+                return Ok(conn);
+            }
             // NoticeResponse, NegotiateProtocolVersion: nothing to do.
             _ => {}
         }
@@ -153,4 +168,30 @@ fn no_password(p: &LoginParams, method: &str) -> PoolError {
         p.addr.describe(),
         p.user
     ))
+}
+
+/// The facts SHOW SERVERS lists, taken once the login is complete.
+fn server_info(c: &ServerConn) -> ServerInfo {
+    let (addr, port) = match &c.addr {
+        ServerAddr::Tcp { host, port } => (host.clone(), *port),
+        ServerAddr::Unix(path) => {
+            let port = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .and_then(|e| e.parse().ok())
+                .unwrap_or(0);
+            let dir = path.parent().map(|d| d.display().to_string());
+            (dir.unwrap_or_default(), port)
+        }
+    };
+    let (local_addr, local_port) = c.stream.local_endpoint();
+    ServerInfo::new(
+        c.id,
+        addr,
+        port,
+        local_addr,
+        local_port,
+        c.backend_pid,
+        c.stream.tls_description(),
+    )
 }

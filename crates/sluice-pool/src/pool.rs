@@ -3,12 +3,13 @@
 //! size limits and upkeep. The lending guards live in `lend.rs`.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use crate::info::ServerInfo;
 pub use crate::lend::PooledConn;
 use crate::lend::{SlotGuard, WaitGuard};
 use crate::login::{login, LoginParams};
@@ -52,6 +53,24 @@ pub(crate) enum Grant {
 pub(crate) struct Waiter {
     pub(crate) id: u64,
     pub(crate) tx: oneshot::Sender<Grant>,
+    pub(crate) since: Instant,
+}
+
+/// A pool's numbers at one moment, for SHOW POOLS and metrics.
+#[derive(Debug, Clone, Default)]
+pub struct PoolStatus {
+    /// Servers lent to clients.
+    pub active: usize,
+    /// Idle servers ready to lend.
+    pub idle: usize,
+    /// Idle servers that will be checked (server_check_delay) before use.
+    pub used: usize,
+    /// Servers being opened.
+    pub login: usize,
+    /// Clients in the wait queue.
+    pub waiting: usize,
+    /// How long the oldest waiter has waited.
+    pub maxwait: Duration,
 }
 
 #[derive(Default)]
@@ -74,6 +93,13 @@ pub struct Pool {
     pub(crate) user_limit: Arc<Limit>,
     /// ParameterStatus set of the last server login, shown to new clients.
     server_params: Mutex<Option<ServerParams>>,
+    /// Moved on by RECONNECT: servers of older generations close when
+    /// they come back.
+    generation: AtomicU64,
+    /// Servers lent to clients now.
+    pub(crate) lent: AtomicUsize,
+    /// Every logged-in server, for SHOW SERVERS.
+    servers: Mutex<Vec<(u64, Weak<ServerInfo>)>>,
 }
 
 enum Step {
@@ -96,6 +122,9 @@ impl Pool {
             db_limit,
             user_limit,
             server_params: Mutex::new(None),
+            generation: AtomicU64::new(0),
+            lent: AtomicUsize::new(0),
+            servers: Mutex::new(Vec::new()),
         });
         pool.db_limit.join(&pool);
         pool.user_limit.join(&pool);
@@ -145,8 +174,12 @@ impl Pool {
             .clone()
     }
 
+    /// Installs new settings (reload). A bigger pool lets waiting clients
+    /// open servers now; a smaller one closes servers as they come back.
     pub fn set_settings(&self, s: PoolSettings) {
         *self.settings.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(s);
+        let mut st = self.state();
+        self.grant_permits(&mut st);
     }
 
     /// Updates the login secret (e.g. with a SCRAM ClientKey learned from a client).
@@ -197,8 +230,14 @@ impl Pool {
         st.total = st.total.saturating_sub(1);
         self.db_limit.release();
         self.user_limit.release();
+        self.grant_permits(st);
+    }
+
+    /// While clients wait and the pool has room, lets the first waiter
+    /// open a server.
+    fn grant_permits(&self, st: &mut State) {
         let s = self.settings();
-        if !st.waiters.is_empty() && self.try_grow(st, &s, false) {
+        while !st.waiters.is_empty() && self.try_grow(st, &s, false) {
             let mut granted = false;
             while let Some(w) = st.waiters.pop_front() {
                 if w.tx.send(Grant::Permit).is_ok() {
@@ -210,6 +249,7 @@ impl Pool {
                 st.total -= 1;
                 self.db_limit.release();
                 self.user_limit.release();
+                return;
             }
         }
     }
@@ -231,7 +271,7 @@ impl Pool {
                 }
                 let mut got = None;
                 while let Some(c) = st.idle.pop_back() {
-                    if expired(&c, &s) {
+                    if self.expired(&c, &s) {
                         c.terminate();
                         self.shrink(&mut st);
                         continue;
@@ -248,7 +288,11 @@ impl Pool {
                         let (tx, rx) = oneshot::channel();
                         st.next_waiter += 1;
                         let id = st.next_waiter;
-                        st.waiters.push_back(Waiter { id, tx });
+                        st.waiters.push_back(Waiter {
+                            id,
+                            tx,
+                            since: Instant::now(),
+                        });
                         Step::Wait(id, rx)
                     }
                 }
@@ -269,6 +313,8 @@ impl Pool {
                 }
             };
             if let Some(c) = conn {
+                c.info.set_active();
+                self.lent.fetch_add(1, Ordering::Relaxed);
                 return Ok(PooledConn {
                     conn: Some(c),
                     pool: self.clone(),
@@ -340,13 +386,19 @@ impl Pool {
             }
             Ok::<_, PoolError>(c)
         };
-        let c = if s.server_connect_timeout.is_zero() {
+        let mut c = if s.server_connect_timeout.is_zero() {
             fut.await?
         } else {
             tokio::time::timeout(s.server_connect_timeout, fut)
                 .await
                 .map_err(|_| PoolError::ConnectTimeout)??
         };
+        c.generation = self.generation.load(Ordering::Relaxed);
+        {
+            let mut all = self.servers.lock().unwrap_or_else(|e| e.into_inner());
+            all.retain(|(_, w)| w.strong_count() > 0);
+            all.push((c.generation, Arc::downgrade(&c.info)));
+        }
         let mut params: Vec<(String, String)> = c
             .params
             .iter()
@@ -363,12 +415,14 @@ impl Pool {
     pub(crate) fn put_back(&self, mut c: ServerConn) {
         let s = self.settings();
         let mut st = self.state();
-        if st.closed || expired(&c, &s) {
+        // Above pool_size + reserve (the pool shrank on reload): close it.
+        if st.closed || self.expired(&c, &s) || st.total > s.pool_size + s.reserve_pool_size {
             c.terminate();
             self.shrink(&mut st);
             return;
         }
         c.last_used = Instant::now();
+        c.info.set_idle(c.prepared.len());
         while let Some(w) = st.waiters.pop_front() {
             match w.tx.send(Grant::Conn(Box::new(c))) {
                 Ok(()) => return,
@@ -399,7 +453,8 @@ impl Pool {
                 let idle_too_long = !s.server_idle_timeout.is_zero()
                     && c.last_used.elapsed() >= s.server_idle_timeout
                     && st.total - closed > s.min_pool_size;
-                if expired(&c, &s) || idle_too_long || !c.looks_alive() {
+                let over_size = st.total - closed > s.pool_size + s.reserve_pool_size;
+                if self.expired(&c, &s) || idle_too_long || over_size || !c.looks_alive() {
                     c.terminate();
                     closed += 1;
                 } else {
@@ -455,6 +510,64 @@ impl Pool {
     }
 }
 
-fn expired(c: &ServerConn, s: &PoolSettings) -> bool {
-    !s.server_lifetime.is_zero() && c.created.elapsed() >= s.server_lifetime
+impl Pool {
+    /// Past server_lifetime, or opened before the last RECONNECT.
+    fn expired(&self, c: &ServerConn, s: &PoolSettings) -> bool {
+        c.generation < self.generation.load(Ordering::Relaxed)
+            || (!s.server_lifetime.is_zero() && c.created.elapsed() >= s.server_lifetime)
+    }
+
+    /// RECONNECT: idle servers close now, lent ones when they come back.
+    pub fn reconnect(&self) {
+        self.generation.fetch_add(1, Ordering::Relaxed);
+        self.drop_idle();
+    }
+
+    /// Servers still open that were opened before the last RECONNECT
+    /// (WAIT_CLOSE waits for none to be left).
+    pub fn old_servers(&self) -> usize {
+        let now = self.generation.load(Ordering::Relaxed);
+        let mut all = self.servers.lock().unwrap_or_else(|e| e.into_inner());
+        all.retain(|(_, w)| w.strong_count() > 0);
+        all.iter().filter(|(g, _)| *g < now).count()
+    }
+
+    /// Servers lent to clients now.
+    pub fn lent(&self) -> usize {
+        self.lent.load(Ordering::Relaxed)
+    }
+
+    pub fn status(&self) -> PoolStatus {
+        let s = self.settings();
+        let st = self.state();
+        let lent = self.lent.load(Ordering::Relaxed);
+        let check = s.server_check_delay;
+        let used = if check.is_zero() {
+            0
+        } else {
+            st.idle
+                .iter()
+                .filter(|c| c.last_used.elapsed() >= check)
+                .count()
+        };
+        PoolStatus {
+            active: lent,
+            idle: st.idle.len() - used,
+            used,
+            login: st.total.saturating_sub(st.idle.len() + lent),
+            waiting: st.waiters.len(),
+            maxwait: st
+                .waiters
+                .front()
+                .map(|w| w.since.elapsed())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The logged-in servers of this pool (idle and lent).
+    pub fn servers(&self) -> Vec<Arc<ServerInfo>> {
+        let mut all = self.servers.lock().unwrap_or_else(|e| e.into_inner());
+        all.retain(|(_, w)| w.strong_count() > 0);
+        all.iter().filter_map(|(_, w)| w.upgrade()).collect()
+    }
 }

@@ -48,6 +48,11 @@ pub struct ServerConn {
     pub max_packet_size: usize,
     /// Named statements Sluice prepared here (server-side names).
     pub prepared: crate::PreparedSet,
+    /// What SHOW SERVERS shows of this server.
+    pub info: std::sync::Arc<crate::info::ServerInfo>,
+    /// The pool's generation when this server was opened; RECONNECT moves
+    /// the pool on, and older servers close when they come back.
+    pub generation: u64,
 }
 
 impl ServerConn {

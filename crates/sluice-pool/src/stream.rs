@@ -121,6 +121,36 @@ impl ServerStream {
         matches!(self, ServerStream::Tls(_))
     }
 
+    /// Our end of the connection (address, port); empty for unix sockets.
+    pub fn local_endpoint(&self) -> (String, u16) {
+        let tcp = match self {
+            ServerStream::Tcp(s) => s,
+            ServerStream::Tls(s) => s.get_ref().0,
+            ServerStream::Unix(_) => return (String::new(), 0),
+        };
+        match tcp.local_addr() {
+            Ok(a) => (a.ip().to_string(), a.port()),
+            Err(_) => (String::new(), 0),
+        }
+    }
+
+    /// "TLSv1_3/TLS13_AES_256_GCM_SHA384" for TLS, empty for plaintext.
+    pub fn tls_description(&self) -> String {
+        let ServerStream::Tls(s) = self else {
+            return String::new();
+        };
+        let c = s.get_ref().1;
+        let version = c
+            .protocol_version()
+            .map(|v| format!("{v:?}"))
+            .unwrap_or_default();
+        let suite = c
+            .negotiated_cipher_suite()
+            .map(|s| format!("{:?}", s.suite()))
+            .unwrap_or_default();
+        format!("{version}/{suite}")
+    }
+
     pub async fn connect(addr: &ServerAddr) -> io::Result<ServerStream> {
         match addr {
             ServerAddr::Tcp { host, port } => {

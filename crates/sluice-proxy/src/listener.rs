@@ -216,8 +216,24 @@ pub async fn run(shared: Arc<Shared>, listeners: Listeners, stop: watch::Receive
             }
         })
     };
+    let stats = tokio::spawn(stats_periods(shared.clone()));
     for t in tasks {
         let _ = t.await;
     }
     upkeep.abort();
+    stats.abort();
+}
+
+/// Every stats_period: the averages for SHOW STATS, and PgBouncer's
+/// `stats:` log line when log_stats is on.
+async fn stats_periods(shared: Arc<Shared>) {
+    shared.stats.roll_period();
+    loop {
+        let period = shared.config().general.stats_period;
+        tokio::time::sleep(period.max(Duration::from_secs(1))).await;
+        let (delta, secs) = shared.stats.roll_period();
+        if shared.config().general.log_stats {
+            tracing::info!("{}", crate::stats::log_line(&delta, secs));
+        }
+    }
 }

@@ -9,7 +9,21 @@ use sluice_config::Config;
 use sluice_tls::{ClientTls, ServerTls};
 
 use crate::cancel::CancelRegistry;
+use crate::clients::ClientRegistry;
+use crate::pause::PauseGate;
 use crate::pools::PoolRegistry;
+use crate::stats::StatsRegistry;
+
+/// How a SHUTDOWN (console or signal) ends the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShutdownMode {
+    /// SHUTDOWN, SIGQUIT: now.
+    Immediate,
+    /// SHUTDOWN WAIT_FOR_SERVERS, SIGINT: once servers are released.
+    WaitForServers,
+    /// SHUTDOWN WAIT_FOR_CLIENTS, SIGTERM: once clients have left.
+    WaitForClients,
+}
 
 /// The TLS configurations built from client_tls_* and server_tls_*
 /// (built once, and again on reload; never per connection).
@@ -72,6 +86,14 @@ pub struct Shared {
     pub shutting_down: AtomicBool,
     /// Set by SIGINT: clients start no new transactions either.
     pub draining: AtomicBool,
+    pub stats: StatsRegistry,
+    pub registry: Arc<ClientRegistry>,
+    pub pause: PauseGate,
+    /// The ini file RELOAD re-reads (None when configured otherwise).
+    pub config_path: RwLock<Option<std::path::PathBuf>>,
+    /// Unix microseconds at start.
+    pub started: u64,
+    shutdown_tx: tokio::sync::watch::Sender<Option<ShutdownMode>>,
 }
 
 impl Shared {
@@ -87,7 +109,49 @@ impl Shared {
             next_client_id: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
             draining: AtomicBool::new(false),
+            stats: StatsRegistry::default(),
+            registry: Arc::new(ClientRegistry::default()),
+            pause: PauseGate::default(),
+            config_path: RwLock::new(None),
+            started: sluice_pool::info::now_micros(),
+            shutdown_tx: tokio::sync::watch::channel(None).0,
         })
+    }
+
+    /// Asks the process to shut down (the console's SHUTDOWN); `main`
+    /// watches [`Shared::shutdown_requests`].
+    pub fn request_shutdown(&self, mode: ShutdownMode) {
+        self.shutdown_tx.send_replace(Some(mode));
+    }
+
+    pub fn shutdown_requests(&self) -> tokio::sync::watch::Receiver<Option<ShutdownMode>> {
+        self.shutdown_tx.subscribe()
+    }
+
+    pub fn set_config_path(&self, path: std::path::PathBuf) {
+        *self.config_path.write().unwrap_or_else(|e| e.into_inner()) = Some(path);
+    }
+
+    /// RELOAD / SIGHUP: re-reads the ini and auth files.
+    pub fn reload_from_disk(&self) -> Result<(), String> {
+        let path = self
+            .config_path
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| "no configuration file to reload".to_string())?;
+        tracing::info!("reloading {}", path.display());
+        crate::reload::reload(self, &path)?;
+        tracing::info!("configuration reloaded");
+        Ok(())
+    }
+
+    /// Replaces the settings (SET key = value on the console).
+    pub fn replace_config(&self, config: Config) {
+        let users = self.userlist();
+        let tls = self.tls();
+        self.pools.reconfigure(&config, &users, &tls.server);
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
     }
 
     pub fn config(&self) -> Arc<Config> {

@@ -46,6 +46,7 @@ const SAMPLE_VALUES: &[(&str, &str)] = &[
     ("log_connections", "0"),
     ("log_disconnections", "0"),
     ("log_pooler_errors", "0"),
+    ("log_stats", "0"),
     ("logfile", "/var/log/pgbouncer.log"),
     ("max_client_conn", "1000"),
     ("max_db_connections", "50"),
@@ -74,6 +75,7 @@ const SAMPLE_VALUES: &[(&str, &str)] = &[
     ("server_tls_key_file", "/etc/sluice/client.key"),
     ("server_tls_protocols", "all"),
     ("server_tls_sslmode", "verify-ca"),
+    ("stats_period", "15"),
     ("stats_users", "stats"),
     ("tcp_keepalive", "0"),
     ("tcp_keepcnt", "5"),
@@ -408,7 +410,7 @@ fn a_misspelt_key_gets_a_suggestion() {
 #[test]
 fn not_yet_implemented_keys_are_accepted_with_a_softer_warning() {
     let (config, warnings) =
-        parse_ok("[pgbouncer]\nlog_stats = 1\ndns_max_ttl = 30\nstats_period = 60\n");
+        parse_ok("[pgbouncer]\nsyslog = 1\ndns_max_ttl = 30\nsuspend_timeout = 10\n");
     assert_eq!(config.general, GeneralSettings::default());
     let msgs = messages(&warnings);
     assert_eq!(msgs.len(), 3);
@@ -417,7 +419,7 @@ fn not_yet_implemented_keys_are_accepted_with_a_softer_warning() {
             .all(|m| m.contains("accepted but not implemented yet")),
         "{msgs:?}"
     );
-    assert!(msgs[0].starts_with("log_stats"));
+    assert!(msgs[0].starts_with("syslog"));
 }
 
 #[test]

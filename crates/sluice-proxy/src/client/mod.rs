@@ -22,9 +22,10 @@ use tokio::io::AsyncWriteExt;
 
 use self::io::ClientIo;
 use self::params::ClientParams;
-use self::session::{Session, Timeouts};
+use self::session::{Session, SessionSetup, Timeouts};
 use self::startup::{read_startup, Handshake};
 use self::stream::ClientStream;
+use crate::clients::NewClient;
 use crate::errors::ClientError;
 use crate::shared::{Shared, TlsState};
 
@@ -54,7 +55,23 @@ pub async fn serve(stream: ClientStream, peer: String, shared: Arc<Shared>) {
         }
     };
     let info = match r {
-        Ok(Some(i)) => i,
+        Ok(Some(Login::Pool(i))) => i,
+        Ok(Some(Login::Admin(a))) => {
+            let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
+            let reg = shared.registry.register(
+                id,
+                new_client(
+                    &io,
+                    &peer,
+                    a.user.clone(),
+                    "pgbouncer".into(),
+                    None,
+                    String::new(),
+                ),
+            );
+            crate::admin::serve(io, shared.clone(), a, reg.info.clone()).await;
+            return;
+        }
         Ok(None) => return,
         Err(e) => {
             if g.log_pooler_errors && !matches!(e, ClientError::Gone(_)) {
@@ -70,17 +87,41 @@ pub async fn serve(stream: ClientStream, peer: String, shared: Arc<Shared>) {
         info.database.clone(),
     );
     let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let app = info
+        .params
+        .tracked
+        .get("application_name")
+        .cloned()
+        .unwrap_or_default();
+    let reg = shared.registry.register(
+        id,
+        new_client(
+            &io,
+            &peer,
+            info.user.clone(),
+            info.database.clone(),
+            Some(info.route.pool.key.clone()),
+            app,
+        ),
+    );
+    shared.stats.db(&info.database).add(&crate::stats::Totals {
+        client_login_count: 1,
+        ..Default::default()
+    });
     let session = Session::new(
         io,
-        shared.clone(),
-        info.route,
-        info.params,
-        id,
-        info.cancel,
-        info.timeouts,
-        peer.clone(),
-        info.user,
-        info.database,
+        SessionSetup {
+            shared: shared.clone(),
+            route: info.route,
+            params: info.params,
+            id,
+            cancel: info.cancel,
+            timeouts: info.timeouts,
+            peer: peer.clone(),
+            user: info.user,
+            database: info.database,
+            info: reg.info.clone(),
+        },
     );
     let r = session.run().await;
     if log_disc {
@@ -91,6 +132,42 @@ pub async fn serve(stream: ClientStream, peer: String, shared: Arc<Shared>) {
             Err(e) => tracing::info!(peer = %peer, db = %db, user = %user, "closing because: {e}"),
         }
     }
+}
+
+/// The registry entry of a client that just logged in.
+fn new_client(
+    io: &ClientIo<ClientStream>,
+    peer: &str,
+    user: String,
+    database: String,
+    pool: Option<sluice_pool::PoolKey>,
+    application_name: String,
+) -> NewClient {
+    let (addr, port) = match peer.rsplit_once(':') {
+        Some((a, p)) => (
+            a.trim_start_matches('[').trim_end_matches(']').to_string(),
+            p.parse().unwrap_or(0),
+        ),
+        None => (peer.to_string(), 0),
+    };
+    let (local_addr, local_port) = io.stream.local_endpoint();
+    NewClient {
+        user,
+        database,
+        pool,
+        addr,
+        port,
+        local_addr,
+        local_port,
+        tls: io.stream.tls_description(),
+        application_name,
+    }
+}
+
+/// Where a login leads: a pool, or the admin console.
+enum Login {
+    Pool(LoginInfo),
+    Admin(crate::admin::AdminUser),
 }
 
 /// What a successful login hands to the session.
@@ -156,7 +233,7 @@ async fn login(
     shared: &Arc<Shared>,
     peer: &str,
     count: usize,
-) -> Result<Option<LoginInfo>, ClientError> {
+) -> Result<Option<Login>, ClientError> {
     let tls = shared.tls();
     direct_tls(io, &tls).await?;
     let startup = loop {
@@ -199,18 +276,22 @@ async fn login(
     if user.len() >= 128 {
         return Err(ClientError::fatal("08P01", "username too long"));
     }
+    if crate::admin::is_admin_database(&database) {
+        let a = crate::admin::login(io, shared, &cfg, &user, &startup).await?;
+        return Ok(Some(Login::Admin(a)));
+    }
     let Some(db) = cfg.database(&database) else {
-        if database == "pgbouncer" || database == "sluice" {
-            return Err(ClientError::fatal(
-                "08P01",
-                "the admin console is not available yet in this version of Sluice",
-            ));
-        }
         return Err(ClientError::fatal(
             "08P01",
             format!("no such database: {database}"),
         ));
     };
+    if shared.pause.is_disabled(&database) {
+        return Err(ClientError::fatal(
+            "08P01",
+            format!("database \"{database}\" is disabled"),
+        ));
+    }
     if g.auth_type == AuthType::Any && db.user.is_none() {
         tracing::error!("auth_type=any requires a forced user (user= in [databases] {database})");
         return Err(ClientError::fatal("08P01", "bouncer config error"));
@@ -341,21 +422,21 @@ async fn login(
     if g.log_connections {
         tracing::info!(peer = %peer, db = %database, user = %user, mode = route.mode.as_str(), "login");
     }
-    Ok(Some(LoginInfo {
+    Ok(Some(Login::Pool(LoginInfo {
         route,
         params,
         cancel,
         timeouts,
         user,
         database,
-    }))
+    })))
 }
 
 /// [users] values first, then the database entry's, then [pgbouncer].
 /// auth_type=hba: the first matching rule of auth_hba_file decides. cert
 /// and peer are checked here (with ident maps); the password methods are
 /// returned for the usual exchange.
-fn hba_method(
+pub(crate) fn hba_method(
     shared: &Shared,
     io: &ClientIo<ClientStream>,
     database: &str,

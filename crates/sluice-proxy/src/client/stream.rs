@@ -44,6 +44,42 @@ impl ClientStream {
         }
     }
 
+    /// Our end of the connection (address, port); empty for unix sockets.
+    pub fn local_endpoint(&self) -> (String, u16) {
+        let a = match self {
+            ClientStream::Tcp(s) => s.local_addr(),
+            ClientStream::Tls(s) => s.get_ref().0.local_addr(),
+            _ => return (String::new(), 0),
+        };
+        a.map(|a| (a.ip().to_string(), a.port()))
+            .unwrap_or((String::new(), 0))
+    }
+
+    /// "TLSv1_3/TLS13_AES_256_GCM_SHA384" for TLS, empty for plaintext.
+    pub fn tls_description(&self) -> String {
+        let ClientStream::Tls(s) = self else {
+            return String::new();
+        };
+        let c = s.get_ref().1;
+        let version = c
+            .protocol_version()
+            .map(|v| format!("{v:?}"))
+            .unwrap_or_default();
+        let suite = c
+            .negotiated_cipher_suite()
+            .map(|s| format!("{:?}", s.suite()))
+            .unwrap_or_default();
+        format!("{version}/{suite}")
+    }
+
+    /// The OS user id of a unix-socket client (SO_PEERCRED).
+    pub fn peer_uid(&self) -> Option<u32> {
+        let ClientStream::Unix(s) = self else {
+            return None;
+        };
+        s.peer_cred().ok().map(|c| c.uid())
+    }
+
     /// The OS user name of a unix-socket client (SO_PEERCRED), for `peer`.
     pub fn peer_os_user(&self) -> Option<String> {
         let ClientStream::Unix(s) = self else {

@@ -1,8 +1,10 @@
 //! A logged-in client: the loop that moves bytes between the client and the
 //! server it holds, takes a server at the start of a transaction, and gives
-//! it back when nothing is owed and the server says it is idle. Named
-//! prepared statements are handled in `prepared.rs`.
+//! it back when nothing is owed and the server says it is idle. Taking and
+//! giving back servers is in `lending.rs`, named prepared statements in
+//! `prepared.rs`.
 
+mod lending;
 mod prepared;
 
 use std::future::{poll_fn, Future};
@@ -25,10 +27,12 @@ use super::expect::{Expect, ExpectQueue, Reply};
 use super::io::ClientIo;
 use super::params::ClientParams;
 use super::statements::{self, ClientStatements};
-use crate::cancel::{CancelHandle, CancelTarget};
+use crate::cancel::CancelHandle;
+use crate::clients::ClientInfo;
 use crate::errors::ClientError;
 use crate::pools::Route;
 use crate::shared::Shared;
+use crate::stats::{DbStats, Totals};
 
 /// Stop reading one side while this much is queued for the other.
 const HIGH_WATER: usize = 256 * 1024;
@@ -49,6 +53,7 @@ enum Event {
     ServerData,
     ServerGone,
     Timer,
+    Killed,
 }
 
 /// Where the current server stands in its conversation with this client.
@@ -98,23 +103,47 @@ pub struct Session<S> {
     server_needs_flush: bool,
     last_activity: Instant,
     query_start: Instant,
+    /// Start of the transaction under way (for xact_time).
+    xact_start: Option<Instant>,
+    /// Counters not yet added to the database's stats.
+    tally: Totals,
+    stats: Arc<DbStats>,
+    /// This client in the registry (SHOW CLIENTS, KILL).
+    info: Arc<ClientInfo>,
+    killed: Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
+}
+
+/// Who the client is and what it may use, as the login found it.
+pub struct SessionSetup {
+    pub shared: Arc<Shared>,
+    pub route: Route,
+    pub params: ClientParams,
+    pub id: u64,
+    pub cancel: CancelHandle,
+    pub timeouts: Timeouts,
+    pub peer: String,
+    pub user: String,
+    pub database: String,
+    pub info: Arc<ClientInfo>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        io: ClientIo<S>,
-        shared: Arc<Shared>,
-        route: Route,
-        params: ClientParams,
-        id: u64,
-        cancel: CancelHandle,
-        timeouts: Timeouts,
-        peer: String,
-        user: String,
-        database: String,
-    ) -> Self {
+    pub fn new(io: ClientIo<S>, setup: SessionSetup) -> Self {
+        let SessionSetup {
+            shared,
+            route,
+            params,
+            id,
+            cancel,
+            timeouts,
+            peer,
+            user,
+            database,
+            info,
+        } = setup;
         let now = Instant::now();
+        let stats = shared.stats.db(&database);
+        let killed = Box::pin(info.kill_token().cancelled_owned());
         // Named statements are tracked where a client changes servers.
         let max_prepared = match route.mode {
             PoolMode::Session => 0,
@@ -143,6 +172,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
             server_needs_flush: false,
             last_activity: now,
             query_start: now,
+            xact_start: None,
+            tally: Totals::default(),
+            stats,
+            info,
+            killed,
         }
     }
 
@@ -183,6 +217,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                     return Err(ClientError::fatal("08P01", "server conn crashed?"));
                 }
                 Event::Timer => self.on_timer()?,
+                Event::Killed => {
+                    return Err(ClientError::fatal("08P01", self.info.kill_reason()));
+                }
             }
         }
     }
@@ -304,6 +341,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                     Poll::Pending => {}
                 }
             }
+            if self.killed.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::Killed);
+            }
             if self.timer_armed && self.timer.as_mut().poll(cx).is_ready() {
                 self.timer_armed = false;
                 return Poll::Ready(Event::Timer);
@@ -319,6 +359,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
     async fn handle_client_input(&mut self) -> Result<bool, ClientError> {
         while let Some(msg) = take_message(&mut self.io.rbuf, self.io.max_packet)? {
             let tag = msg.tag();
+            self.tally.received += msg.raw().len() as u64;
             if tag == frontend::TERMINATE {
                 return Ok(true);
             }
@@ -365,11 +406,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                 }
                 frontend::PARSE | frontend::BIND | frontend::DESCRIBE | frontend::CLOSE => {
                     self.t.in_extended = true;
+                    match tag {
+                        frontend::PARSE => self.tally.client_parse_count += 1,
+                        frontend::BIND => self.tally.bind_count += 1,
+                        _ => {}
+                    }
                     if self.max_prepared > 0 && self.handle_statement_message(&msg)? {
                         continue;
                     }
                     let reply = match tag {
-                        frontend::PARSE => Reply::Parse,
+                        frontend::PARSE => {
+                            self.tally.server_parse_count += 1;
+                            Reply::Parse
+                        }
                         frontend::BIND => Reply::Bind,
                         frontend::CLOSE => Reply::Close,
                         _ => match frontend::target(msg.body())?.0 {
@@ -393,9 +442,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
 
     fn note_request(&mut self) {
         if self.t.pending == 0 {
-            self.query_start = Instant::now();
+            let now = Instant::now();
+            self.query_start = now;
+            self.xact_start.get_or_insert(now);
         }
         self.t.pending += 1;
+    }
+
+    /// Adds this client's counters to its database's stats.
+    fn flush_tally(&mut self) {
+        if !self.tally.is_empty() {
+            self.stats.add(&self.tally);
+            self.tally = Totals::default();
+        }
     }
 
     /// Passes server bytes on to the client, looking at the tag of every
@@ -403,6 +462,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
     /// we know: ReadyForQuery, ParameterStatus, COPY starts. Large messages
     /// that end nothing (DataRow, CopyData) stream through unbuffered.
     fn handle_server_input(&mut self) -> Result<(), ClientError> {
+        let out_before = self.io.wbuf.len();
+        let r = self.forward_server_messages();
+        self.tally.sent += self.io.wbuf.len().saturating_sub(out_before) as u64;
+        r
+    }
+
+    fn forward_server_messages(&mut self) -> Result<(), ClientError> {
         let Some(srv) = self.server.as_deref_mut() else {
             return Ok(());
         };
@@ -450,6 +516,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                 backend::READY_FOR_QUERY => {
                     let st = backend::ready_for_query(&m[5..])?;
                     self.t.status = Some(st);
+                    // SHOW STATS: a query done, and a transaction if idle.
+                    let now = Instant::now();
+                    self.tally.query_count += 1;
+                    self.tally.query_time += micros(now - self.query_start);
+                    self.query_start = now;
+                    if st == TxStatus::Idle {
+                        if let Some(start) = self.xact_start.take() {
+                            self.tally.xact_count += 1;
+                            self.tally.xact_time += micros(now - start);
+                        }
+                    }
                     self.t.pending = self.t.pending.saturating_sub(1);
                     self.t.copy_in = false;
                     if self.route.mode == PoolMode::Statement
@@ -492,121 +569,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
         }
         Ok(())
     }
+}
 
-    /// The server is done with this client's work: nothing owed, nothing
-    /// unsent, idle (or, in session mode, never).
-    fn server_is_clean(&self) -> bool {
-        let Some(srv) = self.server.as_ref() else {
-            return false;
-        };
-        self.t.pending == 0
-            && self.expect.is_empty()
-            && !self.t.in_extended
-            && !self.t.copy_in
-            && self.t.skip == 0
-            && self.sout.is_empty()
-            && srv.read_buf.is_empty()
-    }
-
-    async fn maybe_release(&mut self) -> Result<(), ClientError> {
-        if self.route.mode == PoolMode::Session || !self.server_is_clean() {
-            return Ok(());
-        }
-        if !matches!(self.t.status, Some(TxStatus::Idle) | None) {
-            return Ok(());
-        }
-        self.cancel.slot.set(None);
-        let Some(mut srv) = self.server.take() else {
-            return Ok(());
-        };
-        let cfg = self.shared.config();
-        if cfg.general.server_reset_query_always && !cfg.general.server_reset_query.is_empty() {
-            if srv
-                .run_silent(&cfg.general.server_reset_query)
-                .await
-                .is_err()
-            {
-                srv.close();
-                return Ok(());
-            }
-            srv.applied.clear();
-        }
-        srv.last_client = self.id;
-        srv.release();
-        Ok(())
-    }
-
-    /// Takes a server from the pool and brings its settings in line.
-    async fn acquire(&mut self) -> Result<(), ClientError> {
-        if self.shared.is_draining() {
-            // SIGINT: finish what is running, start nothing new.
-            return Err(ClientError::fatal("08P01", "pooler is shutting down"));
-        }
-        let mut srv = self
-            .route
-            .pool
-            .acquire(self.timeouts.query_wait_timeout)
-            .await
-            .map_err(ClientError::from_pool)?;
-        if srv.last_client != self.id {
-            if let Some(sql) = self.params.sync_sql(&mut srv) {
-                if let Err(e) = srv.run_silent(&sql).await {
-                    srv.close();
-                    return Err(ClientError::from_pool(e));
-                }
-                self.params.adopt_server_values(&srv);
-            }
-        }
-        self.cancel.slot.set(Some(CancelTarget {
-            addr: srv.addr.clone(),
-            pid: srv.backend_pid,
-            key: srv.backend_key,
-        }));
-        self.t = Tracker::default();
-        self.expect.clear();
-        self.server_needs_flush = false;
-        self.server = Some(srv);
-        Ok(())
-    }
-
-    /// Returns the server after the client left: clean ones go back (after
-    /// the reset query in session mode), ones inside a transaction are
-    /// rolled back first, anything else is closed.
-    fn finish(&mut self) {
-        self.cancel.slot.set(None);
-        let clean = self.server_is_clean();
-        let Some(mut srv) = self.server.take() else {
-            return;
-        };
-        if !clean {
-            srv.close();
-            return;
-        }
-        let cfg = self.shared.config();
-        let reset = (self.route.mode == PoolMode::Session || cfg.general.server_reset_query_always)
-            && !cfg.general.server_reset_query.is_empty();
-        let rollback = !matches!(self.t.status, Some(TxStatus::Idle) | None);
-        if !reset && !rollback {
-            srv.last_client = self.id;
-            srv.release();
-            return;
-        }
-        let reset_query = cfg.general.server_reset_query.clone();
-        tokio::spawn(async move {
-            let work = async {
-                if rollback {
-                    srv.run_silent("ROLLBACK").await?;
-                }
-                if reset {
-                    srv.run_silent(&reset_query).await?;
-                    srv.applied.clear();
-                }
-                Ok::<_, sluice_pool::PoolError>(())
-            };
-            match tokio::time::timeout(Duration::from_secs(10), work).await {
-                Ok(Ok(())) => srv.release(),
-                _ => srv.close(),
-            }
-        });
-    }
+fn micros(d: Duration) -> u64 {
+    d.as_micros() as u64
 }

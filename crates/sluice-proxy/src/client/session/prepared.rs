@@ -102,6 +102,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                 .push(Expect::Swallow(Reply::Close), &mut self.io.wbuf);
         }
         self.sout.extend_from_slice(&def.parse);
+        self.tally.server_parse_count += 1;
         self.expect.push(reply, &mut self.io.wbuf);
     }
 }

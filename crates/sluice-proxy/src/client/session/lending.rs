@@ -1,0 +1,171 @@
+//! Taking a server at the start of a transaction (after any PAUSE, in the
+//! pool's queue), giving it back when the transaction is over, and the
+//! cleanup when the client leaves.
+
+use std::time::{Duration, Instant};
+
+use sluice_config::PoolMode;
+use sluice_pool::PooledConn;
+use sluice_protocol::backend::TxStatus;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{Session, Tracker};
+use crate::cancel::CancelTarget;
+use crate::errors::ClientError;
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
+    /// The server is done with this client's work: nothing owed, nothing
+    /// unsent, idle (or, in session mode, never).
+    pub(super) fn server_is_clean(&self) -> bool {
+        let Some(srv) = self.server.as_ref() else {
+            return false;
+        };
+        self.t.pending == 0
+            && self.expect.is_empty()
+            && !self.t.in_extended
+            && !self.t.copy_in
+            && self.t.skip == 0
+            && self.sout.is_empty()
+            && srv.read_buf.is_empty()
+    }
+
+    pub(super) async fn maybe_release(&mut self) -> Result<(), ClientError> {
+        if self.route.mode == PoolMode::Session || !self.server_is_clean() {
+            return Ok(());
+        }
+        if !matches!(self.t.status, Some(TxStatus::Idle) | None) {
+            return Ok(());
+        }
+        self.cancel.slot.set(None);
+        let Some(mut srv) = self.server.take() else {
+            return Ok(());
+        };
+        let cfg = self.shared.config();
+        if cfg.general.server_reset_query_always && !cfg.general.server_reset_query.is_empty() {
+            if srv
+                .run_silent(&cfg.general.server_reset_query)
+                .await
+                .is_err()
+            {
+                srv.close();
+                return Ok(());
+            }
+            srv.applied.clear();
+        }
+        srv.last_client = self.id;
+        srv.release();
+        self.flush_tally();
+        self.info.set_server(0);
+        self.info.set_prepared(self.stmts.len());
+        Ok(())
+    }
+
+    /// Takes a server from the pool and brings its settings in line.
+    pub(super) async fn acquire(&mut self) -> Result<(), ClientError> {
+        if self.shared.is_draining() {
+            // SIGINT: finish what is running, start nothing new.
+            return Err(ClientError::fatal("08P01", "pooler is shutting down"));
+        }
+        let start = Instant::now();
+        self.info.set_waiting();
+        let kill = self.info.kill_token();
+        let waited = tokio::select! {
+            r = self.wait_for_server(start) => r,
+            _ = kill.cancelled() => Err(ClientError::fatal("08P01", self.info.kill_reason())),
+        };
+        self.info.set_server(0);
+        let mut srv = waited?;
+        self.tally.server_assignment_count += 1;
+        self.tally.wait_time += start.elapsed().as_micros() as u64;
+        srv.info.set_client(self.id);
+        self.info.set_server(srv.info.id);
+        if srv.last_client != self.id {
+            if let Some(sql) = self.params.sync_sql(&mut srv) {
+                if let Err(e) = srv.run_silent(&sql).await {
+                    srv.close();
+                    return Err(ClientError::from_pool(e));
+                }
+                self.params.adopt_server_values(&srv);
+            }
+        }
+        self.cancel.slot.set(Some(CancelTarget {
+            addr: srv.addr.clone(),
+            pid: srv.backend_pid,
+            key: srv.backend_key,
+        }));
+        self.t = Tracker::default();
+        self.expect.clear();
+        self.server_needs_flush = false;
+        self.server = Some(srv);
+        Ok(())
+    }
+
+    /// Waits out a PAUSE of the database, then for a server from the pool,
+    /// within query_wait_timeout in all.
+    async fn wait_for_server(&self, start: Instant) -> Result<PooledConn, ClientError> {
+        let limit = self.timeouts.query_wait_timeout;
+        if self.shared.pause.is_paused(&self.database) {
+            let resumed = self.shared.pause.wait_resumed(&self.database);
+            if limit.is_zero() {
+                resumed.await;
+            } else if tokio::time::timeout(limit, resumed).await.is_err() {
+                return Err(ClientError::fatal("08P01", "query_wait_timeout"));
+            }
+        }
+        let left = if limit.is_zero() {
+            limit
+        } else {
+            limit
+                .checked_sub(start.elapsed())
+                .unwrap_or(Duration::from_millis(1))
+                .max(Duration::from_millis(1))
+        };
+        self.route
+            .pool
+            .acquire(left)
+            .await
+            .map_err(ClientError::from_pool)
+    }
+
+    /// Returns the server after the client left: clean ones go back (after
+    /// the reset query in session mode), ones inside a transaction are
+    /// rolled back first, anything else is closed.
+    pub(super) fn finish(&mut self) {
+        self.cancel.slot.set(None);
+        self.flush_tally();
+        let clean = self.server_is_clean();
+        let Some(mut srv) = self.server.take() else {
+            return;
+        };
+        if !clean {
+            srv.close();
+            return;
+        }
+        let cfg = self.shared.config();
+        let reset = (self.route.mode == PoolMode::Session || cfg.general.server_reset_query_always)
+            && !cfg.general.server_reset_query.is_empty();
+        let rollback = !matches!(self.t.status, Some(TxStatus::Idle) | None);
+        if !reset && !rollback {
+            srv.last_client = self.id;
+            srv.release();
+            return;
+        }
+        let reset_query = cfg.general.server_reset_query.clone();
+        tokio::spawn(async move {
+            let work = async {
+                if rollback {
+                    srv.run_silent("ROLLBACK").await?;
+                }
+                if reset {
+                    srv.run_silent(&reset_query).await?;
+                    srv.applied.clear();
+                }
+                Ok::<_, sluice_pool::PoolError>(())
+            };
+            match tokio::time::timeout(Duration::from_secs(10), work).await {
+                Ok(Ok(())) => srv.release(),
+                _ => srv.close(),
+            }
+        });
+    }
+}
