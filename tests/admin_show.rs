@@ -576,3 +576,30 @@ async fn bad_commands_and_the_extended_protocol_get_pgbouncers_errors() {
         describe(&e)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_of_a_session_mode_client_show_while_it_is_still_connected() {
+    let cluster = PgCluster::shared();
+    let tenant = Tenant::create(cluster, "adminsess");
+    let ini = ini(
+        cluster,
+        "session",
+        2,
+        &format!("admin_users = {}", tenant.user),
+    );
+    let sluice = SluiceProcess::start(sluice_bin(), &ini, &tenant.userlist());
+    let app = connect(&tenant.url(&sluice)).await;
+    for i in 0..7 {
+        first_value(&app, &format!("SELECT {i}")).await;
+    }
+    let c = console(&sluice, &tenant.user, &tenant.password).await;
+    let xacts: u64 = cell(&c, "STATS", &tenant.db, "total_xact_count")
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        xacts, 7,
+        "a session-mode client's transactions count at once"
+    );
+}

@@ -50,6 +50,7 @@ pub const SUPPORTED_KEYS: &[&str] = &[
     "pidfile",
     "pkt_buf",
     "pool_mode",
+    "prometheus_listen",
     "query_timeout",
     "query_wait_timeout",
     "reserve_pool_size",
@@ -217,6 +218,7 @@ pub(crate) fn apply(g: &mut GeneralSettings, key: &str, value: &str) -> Result<A
         "server_tls13_ciphers" => g.server_tls13_ciphers = value.trim().to_string(),
 
         "admin_users" => g.admin_users = parse_list(value),
+        "prometheus_listen" => g.prometheus_listen = optional_string(value),
         "stats_users" => g.stats_users = parse_list(value),
 
         other if NOT_YET_IMPLEMENTED.contains(&other) => return Ok(Applied::NotYetImplemented),

@@ -158,6 +158,9 @@ pub struct GeneralSettings {
     pub tcp_user_timeout: u32,
     pub admin_users: Vec<String>,
     pub stats_users: Vec<String>,
+    /// `prometheus_listen` (Sluice's own key): `host:port` of the
+    /// Prometheus `/metrics` endpoint; off when unset.
+    pub prometheus_listen: Option<String>,
     /// `user` key: switch to this OS user after start.
     pub user: Option<String>,
 
@@ -244,6 +247,7 @@ impl Default for GeneralSettings {
             tcp_user_timeout: 0,
             admin_users: Vec::new(),
             stats_users: Vec::new(),
+            prometheus_listen: None,
             user: None,
             client_tls_sslmode: TlsMode::Disable,
             client_tls_key_file: None,

@@ -14,6 +14,7 @@ pub const NEEDS_RESTART: &[&str] = &[
     "listen_addr",
     "listen_port",
     "pidfile",
+    "prometheus_listen",
     "unix_socket_dir",
     "unix_socket_mode",
     "user",
@@ -163,6 +164,10 @@ fn values(g: &GeneralSettings) -> Vec<(&'static str, String)> {
         ("server_tls_ciphers", g.server_tls_ciphers.clone()),
         ("server_tls13_ciphers", g.server_tls13_ciphers.clone()),
         ("admin_users", g.admin_users.join(",")),
+        (
+            "prometheus_listen",
+            g.prometheus_listen.clone().unwrap_or_default(),
+        ),
         ("stats_users", g.stats_users.join(",")),
     ]
 }

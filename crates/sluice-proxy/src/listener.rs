@@ -18,6 +18,8 @@ use crate::shared::Shared;
 pub struct Listeners {
     tcp: Vec<TcpListener>,
     unix: Option<(UnixListener, PathBuf)>,
+    /// prometheus_listen, when set.
+    metrics: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -31,6 +33,9 @@ impl Listeners {
             .collect();
         if let Some((_, p)) = &self.unix {
             v.push(p.display().to_string());
+        }
+        if let Some(a) = self.metrics.as_ref().and_then(|l| l.local_addr().ok()) {
+            v.push(format!("metrics on http://{a}/metrics"));
         }
         v
     }
@@ -86,7 +91,22 @@ pub fn bind(g: &GeneralSettings) -> io::Result<Listeners> {
     let mut listeners = Listeners {
         tcp: Vec::new(),
         unix,
+        metrics: None,
     };
+    if let Some(addr) = g
+        .prometheus_listen
+        .as_deref()
+        .filter(|a| !a.trim().is_empty())
+    {
+        let sa = std::net::ToSocketAddrs::to_socket_addrs(addr.trim())
+            .map_err(|e| io::Error::new(e.kind(), format!("prometheus_listen {addr}: {e}")))?
+            .next()
+            .ok_or_else(|| io::Error::other(format!("prometheus_listen {addr}: no address")))?;
+        listeners.metrics = Some(
+            tcp_listener(sa, true)
+                .map_err(|e| io::Error::new(e.kind(), format!("prometheus_listen {sa}: {e}")))?,
+        );
+    }
     let tcp = &mut listeners.tcp;
     for a in &g.listen_addr {
         let a = a.trim();
@@ -217,11 +237,18 @@ pub async fn run(shared: Arc<Shared>, listeners: Listeners, stop: watch::Receive
         })
     };
     let stats = tokio::spawn(stats_periods(shared.clone()));
+    let metrics = listeners
+        .metrics
+        .take()
+        .map(|l| tokio::spawn(crate::http::serve(l, shared.clone())));
     for t in tasks {
         let _ = t.await;
     }
     upkeep.abort();
     stats.abort();
+    if let Some(m) = metrics {
+        m.abort();
+    }
 }
 
 /// Every stats_period: the averages for SHOW STATS, and PgBouncer's

@@ -56,6 +56,7 @@ const SAMPLE_VALUES: &[(&str, &str)] = &[
     ("pidfile", "/run/pgbouncer.pid"),
     ("pkt_buf", "8192"),
     ("pool_mode", "transaction"),
+    ("prometheus_listen", "127.0.0.1:9127"),
     ("query_timeout", "60"),
     ("query_wait_timeout", "30"),
     ("reserve_pool_size", "5"),

@@ -6,7 +6,7 @@
 mod command;
 mod control;
 mod resultset;
-mod show;
+pub(crate) mod show;
 mod time;
 
 use std::sync::Arc;

@@ -193,7 +193,7 @@ fn load_balance(cfg: &Config, db: &str) -> Value {
     }
 }
 
-fn pools(shared: &Shared) -> ResultSet {
+pub(crate) fn pools(shared: &Shared) -> ResultSet {
     let cfg = shared.config();
     let mut rs = ResultSet::new(&[
         ("database", Text),
@@ -341,7 +341,7 @@ fn twelve(names: [&'static str; 12]) -> Vec<(&'static str, ColType)> {
     cols
 }
 
-fn stats_totals(shared: &Shared) -> ResultSet {
+pub(crate) fn stats_totals(shared: &Shared) -> ResultSet {
     let mut rs = ResultSet::new(&twelve([
         "server_assignment_count",
         "xact_count",
@@ -599,7 +599,7 @@ fn sockets(shared: &Shared, only_active: bool) -> ResultSet {
     rs
 }
 
-fn databases(shared: &Shared) -> ResultSet {
+pub(crate) fn databases(shared: &Shared) -> ResultSet {
     let cfg = shared.config();
     let g = &cfg.general;
     let mut rs = ResultSet::new(&[
@@ -759,7 +759,7 @@ fn config(shared: &Shared) -> ResultSet {
     rs
 }
 
-fn lists(shared: &Shared) -> ResultSet {
+pub(crate) fn lists(shared: &Shared) -> ResultSet {
     let cfg = shared.config();
     let pools = shared.pools.all();
     let logged_in = shared.registry.list().len();

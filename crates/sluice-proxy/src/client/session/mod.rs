@@ -207,7 +207,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                     }
                 }
                 Event::ClientGone => return Ok(()),
-                Event::ServerData => self.handle_server_input()?,
+                Event::ServerData => {
+                    self.handle_server_input()?;
+                    if self.t.pending == 0 {
+                        // Everything asked is answered: the counters go
+                        // to SHOW STATS now (also mid-transaction and in
+                        // session mode).
+                        self.flush_tally();
+                    }
+                }
                 Event::ServerGone => {
                     // Pass on whatever complete messages arrived (e.g. a FATAL).
                     let _ = self.handle_server_input();
