@@ -225,3 +225,31 @@ sluice_ensure_prisma() {
     fi
     export SLUICE_PRISMA_DIR="$dir"
 }
+
+# spreaker's prometheus-pgbouncer-exporter 2.1.2 in its own venv
+# (.local/exporter), for the exporter test. Its pin psycopg2==2.8.5 would
+# need a source build, so psycopg2-binary provides the module and the
+# exporter goes in with --no-deps next to its other pins. Exports
+# SLUICE_PGBOUNCER_EXPORTER (the pgbouncer-exporter script). Does nothing
+# (with a note) when python3 has no venv module or the install fails.
+sluice_ensure_pgbouncer_exporter() {
+    local venv="$SLUICE_ROOT/.local/exporter"
+    local script="$venv/bin/pgbouncer-exporter"
+    if [ ! -x "$script" ] ||
+        ! "$venv/bin/python" -c 'import psycopg2, prometheus_client, pythonjsonlogger, yaml, prometheus_pgbouncer_exporter.cli' >/dev/null 2>&1; then
+        if ! command -v python3 >/dev/null 2>&1 || ! python3 -m venv --help >/dev/null 2>&1; then
+            sluice_say "python3 with venv not found: the pgbouncer-exporter test will be skipped"
+            return 0
+        fi
+        sluice_say "installing prometheus-pgbouncer-exporter 2.1.2 into $venv"
+        if ! python3 -m venv "$venv" ||
+            ! "$venv/bin/pip" install -q --disable-pip-version-check psycopg2-binary \
+                prometheus_client==0.8.0 python-json-logger==0.1.11 PyYAML ||
+            ! "$venv/bin/pip" install -q --disable-pip-version-check --no-deps \
+                prometheus-pgbouncer-exporter==2.1.2; then
+            sluice_say "installing prometheus-pgbouncer-exporter failed: its test will be skipped"
+            return 0
+        fi
+    fi
+    export SLUICE_PGBOUNCER_EXPORTER="$script"
+}

@@ -54,11 +54,16 @@ fn main() -> ExitCode {
         }
     }
     let verbosity = config.general.verbose.saturating_add(args.verbose);
-    if let Err(e) = logging::init(
-        config.general.logfile.as_deref(),
-        args.quiet || args.daemon,
-        verbosity,
-    ) {
+    let g = &config.general;
+    if let Err(e) = logging::init(logging::LogOptions {
+        logfile: g.logfile.as_deref(),
+        quiet: args.quiet || args.daemon,
+        verbose: verbosity,
+        json: g.log_format == sluice_config::LogFormat::Json,
+        syslog: g
+            .syslog
+            .then(|| (g.syslog_ident.clone(), g.syslog_facility.clone())),
+    }) {
         eprintln!("FATAL: cannot open logfile: {e}");
         return ExitCode::from(1);
     }
@@ -146,6 +151,7 @@ async fn run(path: std::path::PathBuf, config: Config, userlist: Userlist) -> Ex
         tokio::select! {
             _ = hup.recv() => {
                 tracing::info!("got SIGHUP");
+                logging::reopen();
                 if let Err(e) = shared.reload_from_disk() {
                     tracing::error!("reload failed, keeping the old configuration: {e}");
                 }

@@ -38,6 +38,7 @@ pub const SUPPORTED_KEYS: &[&str] = &[
     "listen_port",
     "log_connections",
     "log_disconnections",
+    "log_format",
     "log_pooler_errors",
     "log_stats",
     "logfile",
@@ -72,6 +73,9 @@ pub const SUPPORTED_KEYS: &[&str] = &[
     "server_tls_sslmode",
     "stats_period",
     "stats_users",
+    "syslog",
+    "syslog_facility",
+    "syslog_ident",
     "tcp_keepalive",
     "tcp_keepcnt",
     "tcp_keepidle",
@@ -110,15 +114,20 @@ pub const NOT_YET_IMPLEMENTED: &[&str] = &[
     "service_name",
     "so_reuseport",
     "suspend_timeout",
-    "syslog",
-    "syslog_facility",
-    "syslog_ident",
     "tcp_defer_accept",
     "tcp_socket_buffer",
     "track_extra_parameters",
     "transaction_timeout",
     "unix_socket_group",
 ];
+
+fn parse_log_format(v: &str) -> Result<crate::model::LogFormat, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "text" | "" => Ok(crate::model::LogFormat::Text),
+        "json" => Ok(crate::model::LogFormat::Json),
+        other => Err(format!("invalid log_format {other:?} (text or json)")),
+    }
+}
 
 /// What became of one `[pgbouncer]` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,6 +197,10 @@ pub(crate) fn apply(g: &mut GeneralSettings, key: &str, value: &str) -> Result<A
         "log_disconnections" => g.log_disconnections = parse_bool(value)?,
         "log_pooler_errors" => g.log_pooler_errors = parse_bool(value)?,
         "log_stats" => g.log_stats = parse_bool(value)?,
+        "log_format" => g.log_format = parse_log_format(value)?,
+        "syslog" => g.syslog = parse_bool(value)?,
+        "syslog_ident" => g.syslog_ident = value.trim().to_string(),
+        "syslog_facility" => g.syslog_facility = value.trim().to_string(),
         "stats_period" => g.stats_period = parse_duration_secs(value)?,
         "verbose" => g.verbose = parse_uint(value)?,
 

@@ -92,6 +92,22 @@ impl TlsMode {
 
 /// The `[pgbouncer]` section. A `Duration::ZERO` timeout means "disabled",
 /// as in PgBouncer. A limit of 0 means "unlimited" where PgBouncer says so.
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct GeneralSettings {
     /// `listen_addr`: list; `*` means all addresses; empty = unix socket only.
@@ -143,6 +159,11 @@ pub struct GeneralSettings {
     pub log_pooler_errors: bool,
     /// Log the `stats:` line every stats_period.
     pub log_stats: bool,
+    /// `log_format` (Sluice's own key): text (default) or JSON lines.
+    pub log_format: LogFormat,
+    pub syslog: bool,
+    pub syslog_ident: String,
+    pub syslog_facility: String,
     /// How often averages are computed (and logged).
     pub stats_period: Duration,
     pub verbose: u8,
@@ -235,6 +256,10 @@ impl Default for GeneralSettings {
             log_disconnections: true,
             log_pooler_errors: true,
             log_stats: true,
+            log_format: LogFormat::Text,
+            syslog: false,
+            syslog_ident: "pgbouncer".to_string(),
+            syslog_facility: "daemon".to_string(),
             stats_period: Duration::from_secs(60),
             verbose: 0,
             pkt_buf: 4096,

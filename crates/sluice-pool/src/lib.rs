@@ -3,6 +3,7 @@
 //! reserve pool. Knows nothing of clients.
 
 pub mod error;
+pub mod events;
 pub mod info;
 mod lend;
 pub mod limits;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use crate::events;
 use crate::info::ServerInfo;
 pub use crate::lend::PooledConn;
 use crate::lend::{SlotGuard, WaitGuard};
@@ -42,6 +43,9 @@ pub struct PoolSettings {
     pub server_check_delay: Duration,
     pub server_check_query: String,
     pub connect_query: Option<String>,
+    /// Log servers opened / closed (log_connections, log_disconnections).
+    pub log_connections: bool,
+    pub log_disconnections: bool,
 }
 
 pub(crate) enum Grant {
@@ -151,11 +155,7 @@ impl Pool {
         let mut st = self.state();
         match st.idle.pop_front() {
             Some(c) => {
-                tracing::debug!(
-                    server = c.id,
-                    "closing an idle server to make room for another pool"
-                );
-                c.terminate();
+                events::close(self, c, "evicted to make room for another pool");
                 self.shrink(&mut st);
                 true
             }
@@ -221,6 +221,9 @@ impl Pool {
             self.db_limit.release();
             return false;
         }
+        if st.total >= s.pool_size {
+            events::reserve(self);
+        }
         st.total += 1;
         true
     }
@@ -271,8 +274,8 @@ impl Pool {
                 }
                 let mut got = None;
                 while let Some(c) = st.idle.pop_back() {
-                    if self.expired(&c, &s) {
-                        c.terminate();
+                    if let Some(why) = self.expired(&c, &s) {
+                        events::close(self, c, why);
                         self.shrink(&mut st);
                         continue;
                     }
@@ -344,8 +347,7 @@ impl Pool {
         if ok {
             Some(c)
         } else {
-            tracing::debug!(server = c.id, "closing dead idle server connection");
-            c.terminate();
+            events::close(self, c, "server check failed");
             let mut st = self.state();
             self.shrink(&mut st);
             None
@@ -358,27 +360,22 @@ impl Pool {
             pool: self,
             armed: true,
         };
-        let r = self.open(s).await;
+        let id = NEXT_SERVER_ID.fetch_add(1, Ordering::Relaxed);
+        let r = self.open(s, id).await;
         match r {
             Ok(c) => {
                 slot.armed = false;
                 Ok(c)
             }
             Err(e) => {
-                tracing::warn!(
-                    db = %self.key.database,
-                    user = %self.key.user,
-                    server = %s.login.addr.describe(),
-                    "server login failed: {e}"
-                );
+                events::login_failed(self, id, s, &e);
                 self.state().last_login_error = Some((Instant::now(), e.to_string()));
                 Err(e)
             }
         }
     }
 
-    async fn open(&self, s: &PoolSettings) -> Result<ServerConn, PoolError> {
-        let id = NEXT_SERVER_ID.fetch_add(1, Ordering::Relaxed);
+    async fn open(&self, s: &PoolSettings, id: u64) -> Result<ServerConn, PoolError> {
         let fut = async {
             let mut c = login(&s.login, id).await?;
             if let Some(q) = &s.connect_query {
@@ -407,7 +404,7 @@ impl Pool {
         params.sort();
         *self.server_params.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(params));
         self.state().last_login_error = None;
-        tracing::debug!(server = id, db = %self.key.database, user = %self.key.user, "new server connection");
+        events::opened(self, &c, s);
         Ok(c)
     }
 
@@ -416,8 +413,15 @@ impl Pool {
         let s = self.settings();
         let mut st = self.state();
         // Above pool_size + reserve (the pool shrank on reload): close it.
-        if st.closed || self.expired(&c, &s) || st.total > s.pool_size + s.reserve_pool_size {
-            c.terminate();
+        let why = if st.closed {
+            Some("database removed")
+        } else if st.total > s.pool_size + s.reserve_pool_size {
+            Some("pool size reduced")
+        } else {
+            self.expired(&c, &s)
+        };
+        if let Some(why) = why {
+            events::close(self, c, why);
             self.shrink(&mut st);
             return;
         }
@@ -435,7 +439,7 @@ impl Pool {
 
     /// Closes a server that cannot be reused.
     pub(crate) fn discard(&self, c: ServerConn) {
-        c.terminate();
+        events::close(self, c, "unclean server");
         let mut st = self.state();
         self.shrink(&mut st);
     }
@@ -454,8 +458,17 @@ impl Pool {
                     && c.last_used.elapsed() >= s.server_idle_timeout
                     && st.total - closed > s.min_pool_size;
                 let over_size = st.total - closed > s.pool_size + s.reserve_pool_size;
-                if self.expired(&c, &s) || idle_too_long || over_size || !c.looks_alive() {
-                    c.terminate();
+                let why = self.expired(&c, &s).or(if idle_too_long {
+                    Some("server idle timeout")
+                } else if over_size {
+                    Some("pool size reduced")
+                } else if !c.looks_alive() {
+                    Some("server conn crashed?")
+                } else {
+                    None
+                });
+                if let Some(why) = why {
+                    events::close(self, c, why);
                     closed += 1;
                 } else {
                     keep.push_back(c);
@@ -494,7 +507,7 @@ impl Pool {
         let mut st = self.state();
         st.closed = true;
         while let Some(c) = st.idle.pop_front() {
-            c.terminate();
+            events::close(self, c, "database removed");
             self.shrink(&mut st);
         }
         st.waiters.clear();
@@ -502,25 +515,36 @@ impl Pool {
 
     /// Closes all idle servers (lent ones close when given back if `closed`).
     pub fn drop_idle(&self) {
+        self.close_idle("database configuration changed");
+    }
+
+    /// Closes all idle servers now, logging `reason`.
+    pub fn close_idle(&self, reason: &str) {
         let mut st = self.state();
         while let Some(c) = st.idle.pop_front() {
-            c.terminate();
+            events::close(self, c, reason);
             self.shrink(&mut st);
         }
     }
 }
 
 impl Pool {
-    /// Past server_lifetime, or opened before the last RECONNECT.
-    fn expired(&self, c: &ServerConn, s: &PoolSettings) -> bool {
-        c.generation < self.generation.load(Ordering::Relaxed)
-            || (!s.server_lifetime.is_zero() && c.created.elapsed() >= s.server_lifetime)
+    /// Why `c` must go: opened before the last RECONNECT, or past
+    /// server_lifetime.
+    fn expired(&self, c: &ServerConn, s: &PoolSettings) -> Option<&'static str> {
+        if c.generation < self.generation.load(Ordering::Relaxed) {
+            Some("RECONNECT")
+        } else if !s.server_lifetime.is_zero() && c.created.elapsed() >= s.server_lifetime {
+            Some("server lifetime over")
+        } else {
+            None
+        }
     }
 
     /// RECONNECT: idle servers close now, lent ones when they come back.
     pub fn reconnect(&self) {
         self.generation.fetch_add(1, Ordering::Relaxed);
-        self.drop_idle();
+        self.close_idle("RECONNECT");
     }
 
     /// Servers still open that were opened before the last RECONNECT

@@ -33,6 +33,8 @@ fn settings(cluster: &PgCluster, pool_size: usize) -> PoolSettings {
         server_check_delay: Duration::from_secs(30),
         server_check_query: String::new(),
         connect_query: None,
+        log_connections: false,
+        log_disconnections: false,
     }
 }
 

@@ -10,6 +10,11 @@ use sluice_pool::info::now_micros;
 use sluice_pool::PoolKey;
 use tokio_util::sync::CancellationToken;
 
+/// How a client appears in SHOW CLIENTS' `ptr` and in log lines.
+pub fn client_ptr(id: u64) -> String {
+    format!("0x{:x}", 0xc1_0000_0000u64 + id)
+}
+
 /// Where a client stands, as SHOW CLIENTS names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]

@@ -145,7 +145,7 @@ pub fn render(shared: &Shared) -> String {
     columns(
         &mut out,
         "stats_totals",
-        &show::stats_totals(shared),
+        &crate::admin::show_stats::stats_totals(shared),
         &["database"],
         STATS_TOTALS,
         "counter",

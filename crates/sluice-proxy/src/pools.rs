@@ -228,5 +228,7 @@ fn build_settings(
         server_check_delay: g.server_check_delay,
         server_check_query: g.server_check_query.clone(),
         connect_query: db.connect_query.clone(),
+        log_connections: g.log_connections,
+        log_disconnections: g.log_disconnections,
     }
 }

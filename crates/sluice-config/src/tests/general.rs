@@ -47,6 +47,7 @@ const SAMPLE_VALUES: &[(&str, &str)] = &[
     ("log_disconnections", "0"),
     ("log_pooler_errors", "0"),
     ("log_stats", "0"),
+    ("log_format", "json"),
     ("logfile", "/var/log/pgbouncer.log"),
     ("max_client_conn", "1000"),
     ("max_db_connections", "50"),
@@ -78,6 +79,9 @@ const SAMPLE_VALUES: &[(&str, &str)] = &[
     ("server_tls_sslmode", "verify-ca"),
     ("stats_period", "15"),
     ("stats_users", "stats"),
+    ("syslog", "1"),
+    ("syslog_facility", "local0"),
+    ("syslog_ident", "sluice"),
     ("tcp_keepalive", "0"),
     ("tcp_keepcnt", "5"),
     ("tcp_keepidle", "30"),
@@ -411,7 +415,7 @@ fn a_misspelt_key_gets_a_suggestion() {
 #[test]
 fn not_yet_implemented_keys_are_accepted_with_a_softer_warning() {
     let (config, warnings) =
-        parse_ok("[pgbouncer]\nsyslog = 1\ndns_max_ttl = 30\nsuspend_timeout = 10\n");
+        parse_ok("[pgbouncer]\nserver_fast_close = 1\ndns_max_ttl = 30\nsuspend_timeout = 10\n");
     assert_eq!(config.general, GeneralSettings::default());
     let msgs = messages(&warnings);
     assert_eq!(msgs.len(), 3);
@@ -420,7 +424,7 @@ fn not_yet_implemented_keys_are_accepted_with_a_softer_warning() {
             .all(|m| m.contains("accepted but not implemented yet")),
         "{msgs:?}"
     );
-    assert!(msgs[0].starts_with("syslog"));
+    assert!(msgs[0].starts_with("server_fast_close"));
 }
 
 #[test]

@@ -134,7 +134,7 @@ async fn pause(shared: &Arc<Shared>, db: Option<String>) -> Result<&'static str,
     // servers go.
     until(|| pools.iter().all(|p| p.lent() == 0)).await;
     for p in &pools {
-        p.drop_idle();
+        p.close_idle("pause mode");
     }
     Ok("PAUSE")
 }

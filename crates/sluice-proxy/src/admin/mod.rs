@@ -7,6 +7,8 @@ mod command;
 mod control;
 mod resultset;
 pub(crate) mod show;
+mod show_sockets;
+pub(crate) mod show_stats;
 mod time;
 
 use std::sync::Arc;

@@ -7,17 +7,15 @@ use std::sync::Arc;
 
 use bytes::{BufMut, BytesMut};
 use sluice_config::{Config, PoolMode};
-use sluice_pool::{Pool, ServerState};
+use sluice_pool::Pool;
 use sluice_protocol::builders::put_message;
 
 use super::resultset::{put_command_complete, ColType, ResultSet, Value};
-use super::time::format_micros;
-use super::{admin_error, version_string, AdminError, AdminUser};
+use super::{admin_error, show_sockets, show_stats, version_string, AdminError, AdminUser};
 use crate::clients::{ClientInfo, ClientState};
 use crate::shared::Shared;
-use crate::stats::Totals;
 
-use ColType::{Int4, Int8, Numeric, Text};
+use ColType::{Int4, Int8, Text};
 
 const HELP: &str = "\n\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION\n\tSHOW PEERS|PEER_POOLS\n\tSHOW FDS|SOCKETS|ACTIVE_SOCKETS|LISTS|MEM|STATE\n\tSHOW DNS_HOSTS|DNS_ZONES\n\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS\n\tSET key = arg\n\tRELOAD\n\tPAUSE [<db>]\n\tRESUME [<db>]\n\tDISABLE <db>\n\tENABLE <db>\n\tRECONNECT [<db>]\n\tKILL [<db>]\n\tKILL_CLIENT <client_id>\n\tSUSPEND\n\tSHUTDOWN\n\tSHUTDOWN WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS\n\tWAIT_CLOSE [<db>]";
 
@@ -81,19 +79,19 @@ pub fn show(
             rs
         }
         "POOLS" => pools(shared),
-        "STATS" => stats(shared),
-        "STATS_TOTALS" => stats_totals(shared),
-        "STATS_AVERAGES" => stats_averages(shared),
-        "TOTALS" => totals(shared),
-        "CLIENTS" => clients(shared),
-        "SERVERS" => servers(shared),
+        "STATS" => show_stats::stats(shared),
+        "STATS_TOTALS" => show_stats::stats_totals(shared),
+        "STATS_AVERAGES" => show_stats::stats_averages(shared),
+        "TOTALS" => show_stats::totals(shared),
+        "CLIENTS" => show_sockets::clients(shared),
+        "SERVERS" => show_sockets::servers(shared),
         "DATABASES" => databases(shared),
         "USERS" => users(shared),
         "CONFIG" => config(shared),
         "LISTS" => lists(shared),
         "STATE" => state(shared),
-        "SOCKETS" => sockets(shared, false),
-        "ACTIVE_SOCKETS" => sockets(shared, true),
+        "SOCKETS" => show_sockets::sockets(shared, false),
+        "ACTIVE_SOCKETS" => show_sockets::sockets(shared, true),
         "FDS" => {
             if !admin.is_admin {
                 return Err(admin_error("admin access needed"));
@@ -151,7 +149,7 @@ pub fn show(
 }
 
 /// Pools sorted by (database, user).
-fn sorted_pools(shared: &Shared) -> Vec<Arc<Pool>> {
+pub(crate) fn sorted_pools(shared: &Shared) -> Vec<Arc<Pool>> {
     let mut pools = shared.pools.all();
     pools.sort_by(|a, b| a.key.cmp(&b.key));
     pools
@@ -253,348 +251,6 @@ pub(crate) fn pools(shared: &Shared) -> ResultSet {
     rows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
     for (_, _, r) in rows {
         rs.row(r);
-    }
-    rs
-}
-
-/// Databases that have counters, plus the console's.
-fn stats_rows(shared: &Shared) -> Vec<(String, Totals, Totals)> {
-    let mut by_db: BTreeMap<String, Totals> = shared.stats.totals().into_iter().collect();
-    for p in shared.pools.all() {
-        by_db.entry(p.key.database.clone()).or_default();
-    }
-    by_db.entry(ADMIN_DB.to_string()).or_default();
-    by_db
-        .into_iter()
-        .map(|(db, t)| {
-            let avg = shared.stats.averages(&db);
-            (db, t, avg)
-        })
-        .collect()
-}
-
-fn counters(t: &Totals) -> [u64; 12] {
-    [
-        t.server_assignment_count,
-        t.xact_count,
-        t.query_count,
-        t.received,
-        t.sent,
-        t.xact_time,
-        t.query_time,
-        t.wait_time,
-        t.client_parse_count,
-        t.server_parse_count,
-        t.bind_count,
-        t.client_login_count,
-    ]
-}
-
-fn numeric_row(db: &str, groups: &[&Totals]) -> Vec<Value> {
-    let mut row = vec![Value::from(db)];
-    for t in groups {
-        row.extend(counters(t).into_iter().map(Value::from));
-    }
-    row
-}
-
-fn stats(shared: &Shared) -> ResultSet {
-    let mut cols: Vec<(&'static str, ColType)> = vec![("database", Text)];
-    for name in [
-        "total_server_assignment_count",
-        "total_xact_count",
-        "total_query_count",
-        "total_received",
-        "total_sent",
-        "total_xact_time",
-        "total_query_time",
-        "total_wait_time",
-        "total_client_parse_count",
-        "total_server_parse_count",
-        "total_bind_count",
-        "total_client_login_count",
-        "avg_server_assignment_count",
-        "avg_xact_count",
-        "avg_query_count",
-        "avg_recv",
-        "avg_sent",
-        "avg_xact_time",
-        "avg_query_time",
-        "avg_wait_time",
-        "avg_client_parse_count",
-        "avg_server_parse_count",
-        "avg_bind_count",
-        "avg_client_login_count",
-    ] {
-        cols.push((name, Numeric));
-    }
-    let mut rs = ResultSet::new(&cols);
-    for (db, t, avg) in stats_rows(shared) {
-        rs.row(numeric_row(&db, &[&t, &avg]));
-    }
-    rs
-}
-
-fn twelve(names: [&'static str; 12]) -> Vec<(&'static str, ColType)> {
-    let mut cols = vec![("database", Text)];
-    cols.extend(names.into_iter().map(|n| (n, Numeric)));
-    cols
-}
-
-pub(crate) fn stats_totals(shared: &Shared) -> ResultSet {
-    let mut rs = ResultSet::new(&twelve([
-        "server_assignment_count",
-        "xact_count",
-        "query_count",
-        "bytes_received",
-        "bytes_sent",
-        "xact_time",
-        "query_time",
-        "wait_time",
-        "client_parse_count",
-        "server_parse_count",
-        "bind_count",
-        "client_login_count",
-    ]));
-    for (db, t, _) in stats_rows(shared) {
-        rs.row(numeric_row(&db, &[&t]));
-    }
-    rs
-}
-
-fn stats_averages(shared: &Shared) -> ResultSet {
-    // PgBouncer's own (inconsistent) names.
-    let mut rs = ResultSet::new(&twelve([
-        "server_assignment_count",
-        "xact_count",
-        "query_count",
-        "bytes_received",
-        "bytes_sent",
-        "xact_time",
-        "query_time",
-        "wait_time",
-        "avg_client_parse_count",
-        "avg_server_parse_count",
-        "avg_bind_count",
-        "client_login_count",
-    ]));
-    for (db, _, avg) in stats_rows(shared) {
-        rs.row(numeric_row(&db, &[&avg]));
-    }
-    rs
-}
-
-fn totals(shared: &Shared) -> ResultSet {
-    let mut rs = ResultSet::new(&[("name", Text), ("value", Numeric)]);
-    let (mut all, mut avg) = (Totals::default(), Totals::default());
-    for (_, t, a) in stats_rows(shared) {
-        all = all.plus(&t);
-        avg = avg.plus(&a);
-    }
-    const NAMES: [&str; 12] = [
-        "server_assignment_count",
-        "xact_count",
-        "query_count",
-        "client_bytes",
-        "server_bytes",
-        "xact_time",
-        "query_time",
-        "wait_time",
-        "ps_client_parse_count",
-        "ps_server_parse_count",
-        "ps_bind_count",
-        "client_login_count",
-    ];
-    for (prefix, t) in [("total_", &all), ("avg_", &avg)] {
-        for (name, v) in NAMES.iter().zip(counters(t)) {
-            rs.row(vec![format!("{prefix}{name}").into(), v.into()]);
-        }
-    }
-    rs
-}
-
-/// The 21 columns of SHOW CLIENTS and SHOW SERVERS.
-const SOCKET_COLUMNS: &[(&str, ColType)] = &[
-    ("type", Text),
-    ("user", Text),
-    ("database", Text),
-    ("replication", Text),
-    ("state", Text),
-    ("addr", Text),
-    ("port", Int4),
-    ("local_addr", Text),
-    ("local_port", Int4),
-    ("connect_time", Text),
-    ("request_time", Text),
-    ("wait", Int4),
-    ("wait_us", Int4),
-    ("close_needed", Int4),
-    ("ptr", Text),
-    ("link", Text),
-    ("remote_pid", Int4),
-    ("tls", Text),
-    ("application_name", Text),
-    ("prepared_statements", Int4),
-    ("id", Int4),
-];
-
-/// The extra buffer columns of SHOW SOCKETS (always 0: Sluice's buffers
-/// are not PgBouncer's sbufs).
-const SOCKET_DEBUG_COLUMNS: &[(&str, ColType)] = &[
-    ("recv_pos", Int4),
-    ("pkt_pos", Int4),
-    ("pkt_remain", Int4),
-    ("send_pos", Int4),
-    ("send_remain", Int4),
-    ("pkt_avail", Int4),
-    ("send_avail", Int4),
-];
-
-pub fn client_ptr(id: u64) -> String {
-    format!("0x{:x}", 0xc1_0000_0000u64 + id)
-}
-
-pub fn server_ptr(id: u64) -> String {
-    format!("0x{:x}", 0x5e_0000_0000u64 + id)
-}
-
-fn client_row(c: &ClientInfo, state: &str) -> Vec<Value> {
-    let wait = c.waited_micros();
-    let server = c.server();
-    vec![
-        "C".into(),
-        c.user.clone().into(),
-        c.database.clone().into(),
-        "none".into(),
-        state.into(),
-        c.addr.clone().into(),
-        c.port.into(),
-        if c.local_addr.is_empty() {
-            "unix".to_string()
-        } else {
-            c.local_addr.clone()
-        }
-        .into(),
-        c.local_port.into(),
-        format_micros(c.connect_time).into(),
-        format_micros(c.request_time()).into(),
-        (wait / 1_000_000).into(),
-        (wait % 1_000_000).into(),
-        0.into(),
-        client_ptr(c.id).into(),
-        if server == 0 {
-            String::new()
-        } else {
-            server_ptr(server)
-        }
-        .into(),
-        0.into(),
-        c.tls.clone().into(),
-        c.application_name.clone().into(),
-        c.prepared().into(),
-        c.id.into(),
-    ]
-}
-
-fn server_row(p: &Pool, s: &sluice_pool::ServerInfo, state: &str) -> Vec<Value> {
-    let client = s.client();
-    vec![
-        "S".into(),
-        p.key.user.clone().into(),
-        p.key.database.clone().into(),
-        "none".into(),
-        state.into(),
-        if s.port == 0 || s.addr.starts_with('/') {
-            "unix".to_string()
-        } else {
-            s.addr.clone()
-        }
-        .into(),
-        s.port.into(),
-        if s.local_addr.is_empty() {
-            "unix".to_string()
-        } else {
-            s.local_addr.clone()
-        }
-        .into(),
-        s.local_port.into(),
-        format_micros(s.connect_time).into(),
-        format_micros(s.request_time()).into(),
-        0.into(),
-        0.into(),
-        0.into(),
-        server_ptr(s.id).into(),
-        if client == 0 {
-            String::new()
-        } else {
-            client_ptr(client)
-        }
-        .into(),
-        s.remote_pid.into(),
-        s.tls.clone().into(),
-        String::new().into(),
-        s.prepared().into(),
-        s.id.into(),
-    ]
-}
-
-fn clients(shared: &Shared) -> ResultSet {
-    let mut rs = ResultSet::new(SOCKET_COLUMNS);
-    for c in shared.registry.list() {
-        let state = match c.state() {
-            ClientState::Waiting => "waiting",
-            ClientState::Active if c.server() != 0 => "active",
-            ClientState::Active => "idle",
-        };
-        rs.row(client_row(&c, state));
-    }
-    rs
-}
-
-fn servers(shared: &Shared) -> ResultSet {
-    let mut rs = ResultSet::new(SOCKET_COLUMNS);
-    for p in sorted_pools(shared) {
-        for s in p.servers() {
-            let state = match s.state() {
-                ServerState::Active => "active",
-                ServerState::Idle => "idle",
-            };
-            rs.row(server_row(&p, &s, state));
-        }
-    }
-    rs
-}
-
-fn sockets(shared: &Shared, only_active: bool) -> ResultSet {
-    let mut cols = SOCKET_COLUMNS.to_vec();
-    cols.extend_from_slice(SOCKET_DEBUG_COLUMNS);
-    let mut rs = ResultSet::new(&cols);
-    let zeros = || (0..SOCKET_DEBUG_COLUMNS.len()).map(|_| Value::Int(0));
-    for c in shared.registry.list() {
-        let (state, busy) = match c.state() {
-            ClientState::Waiting => ("cl_waiting", true),
-            ClientState::Active => ("cl_active", c.server() != 0),
-        };
-        if only_active && !busy {
-            continue;
-        }
-        let mut row = client_row(&c, state);
-        row.extend(zeros());
-        rs.row(row);
-    }
-    for p in sorted_pools(shared) {
-        for s in p.servers() {
-            let (state, busy) = match s.state() {
-                ServerState::Active => ("sv_active", true),
-                ServerState::Idle => ("sv_idle", false),
-            };
-            if only_active && !busy {
-                continue;
-            }
-            let mut row = server_row(&p, &s, state);
-            row.extend(zeros());
-            rs.row(row);
-        }
     }
     rs
 }

@@ -45,7 +45,13 @@ pub async fn serve(stream: ClientStream, peer: String, shared: Arc<Shared>) {
     let cfg = shared.config();
     let g = &cfg.general;
     let mut io = ClientIo::new(stream, g.pkt_buf, g.max_packet_size);
-    let login = login(&mut io, &shared, &peer, count);
+    let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let started = std::time::Instant::now();
+    let mut who = Who {
+        id,
+        ..Who::default()
+    };
+    let login = login(&mut io, &shared, &peer, count, &mut who);
     let r = if g.client_login_timeout.is_zero() {
         login.await
     } else {
@@ -57,7 +63,14 @@ pub async fn serve(stream: ClientStream, peer: String, shared: Arc<Shared>) {
     let info = match r {
         Ok(Some(Login::Pool(i))) => i,
         Ok(Some(Login::Admin(a))) => {
-            let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
+            if g.log_connections {
+                tracing::info!(
+                    "{} login attempt: db=pgbouncer user={} tls={}",
+                    who.prefix(&peer),
+                    a.user,
+                    tls_text(&io)
+                );
+            }
             let reg = shared.registry.register(
                 id,
                 new_client(
@@ -70,23 +83,25 @@ pub async fn serve(stream: ClientStream, peer: String, shared: Arc<Shared>) {
                 ),
             );
             crate::admin::serve(io, shared.clone(), a, reg.info.clone()).await;
+            if g.log_disconnections {
+                tracing::info!(
+                    "{} closing because: client close request (age={}s)",
+                    who.prefix(&peer),
+                    started.elapsed().as_secs()
+                );
+            }
             return;
         }
         Ok(None) => return,
         Err(e) => {
             if g.log_pooler_errors && !matches!(e, ClientError::Gone(_)) {
-                tracing::warn!(peer = %peer, "login failed: {e}");
+                tracing::warn!("{} pooler error: {e}", who.prefix(&peer));
             }
             io.send_error(&e).await;
             return;
         }
     };
-    let (log_disc, user, db) = (
-        g.log_disconnections,
-        info.user.clone(),
-        info.database.clone(),
-    );
-    let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let log_disc = g.log_disconnections;
     let app = info
         .params
         .tracked
@@ -125,12 +140,43 @@ pub async fn serve(stream: ClientStream, peer: String, shared: Arc<Shared>) {
     );
     let r = session.run().await;
     if log_disc {
-        match r {
-            Ok(()) => {
-                tracing::info!(peer = %peer, db = %db, user = %user, "closing because: client close request")
-            }
-            Err(e) => tracing::info!(peer = %peer, db = %db, user = %user, "closing because: {e}"),
-        }
+        let reason = match r {
+            Ok(()) => "client close request".to_string(),
+            Err(ClientError::Gone(_)) => "client unexpected eof".to_string(),
+            Err(e) => e.to_string(),
+        };
+        tracing::info!(
+            "{} closing because: {reason} (age={}s)",
+            who.prefix(&peer),
+            started.elapsed().as_secs()
+        );
+    }
+}
+
+/// Who a client said it is, as far as the login got: for log lines in
+/// PgBouncer's shape, `C-0x…: db/user@addr:port …`.
+#[derive(Default)]
+struct Who {
+    id: u64,
+    user: Option<String>,
+    database: Option<String>,
+}
+
+impl Who {
+    fn prefix(&self, peer: &str) -> String {
+        format!(
+            "C-{}: {}/{}@{peer}",
+            crate::clients::client_ptr(self.id),
+            self.database.as_deref().unwrap_or("(nodb)"),
+            self.user.as_deref().unwrap_or("(nouser)"),
+        )
+    }
+}
+
+fn tls_text(io: &ClientIo<ClientStream>) -> String {
+    match io.stream.tls_description() {
+        t if t.is_empty() => "no".to_string(),
+        t => t,
     }
 }
 
@@ -233,6 +279,7 @@ async fn login(
     shared: &Arc<Shared>,
     peer: &str,
     count: usize,
+    who: &mut Who,
 ) -> Result<Option<Login>, ClientError> {
     let tls = shared.tls();
     direct_tls(io, &tls).await?;
@@ -273,6 +320,8 @@ async fn login(
         .filter(|d| !d.is_empty())
         .unwrap_or(&user)
         .to_string();
+    who.user = Some(user.clone());
+    who.database = Some(database.clone());
     if user.len() >= 128 {
         return Err(ClientError::fatal("08P01", "username too long"));
     }
@@ -420,7 +469,11 @@ async fn login(
     builders::put_ready_for_query(&mut io.wbuf, b'I');
     io.flush().await?;
     if g.log_connections {
-        tracing::info!(peer = %peer, db = %database, user = %user, mode = route.mode.as_str(), "login");
+        tracing::info!(
+            "{} login attempt: db={database} user={user} tls={}",
+            who.prefix(peer),
+            tls_text(io)
+        );
     }
     Ok(Some(Login::Pool(LoginInfo {
         route,
