@@ -509,3 +509,66 @@ async fn shutdown_without_argument_exits_at_once() {
     let status = sluice.wait_exit(Duration::from_secs(5));
     assert!(status.is_some(), "still running after SHUTDOWN");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_moving_a_database_drains_its_old_servers_after_their_transactions() {
+    let cluster = PgCluster::shared();
+    let tenant = Tenant::create(cluster, "moved");
+    let new_db = format!("{}_new", tenant.db);
+    cluster.psql(
+        "postgres",
+        &format!("CREATE DATABASE {new_db} OWNER {};", tenant.user),
+    );
+    let entry = |db: &str| {
+        format!(
+            "[databases]\napp = host=127.0.0.1 port={} dbname={db}\n",
+            cluster.port
+        )
+    };
+    let base = ini(
+        cluster,
+        "transaction",
+        2,
+        &format!("admin_users = {}", tenant.user),
+    );
+    let sluice = SluiceProcess::start(
+        sluice_bin(),
+        &base.replacen("[databases]\n", &entry(&tenant.db), 1),
+        &tenant.userlist(),
+    );
+    let app = connect(&sluice.url(&tenant.user, &tenant.password, "app")).await;
+    app.batch_execute("BEGIN").await.unwrap();
+    assert_eq!(
+        first_value(&app, "SELECT current_database()").await,
+        tenant.db
+    );
+
+    let ini_now = std::fs::read_to_string(&sluice.ini_path).unwrap();
+    std::fs::write(
+        &sluice.ini_path,
+        ini_now.replace(
+            &format!("dbname={}\n", tenant.db),
+            &format!("dbname={new_db}\n"),
+        ),
+    )
+    .unwrap();
+    let c = console(&sluice, &tenant).await;
+    run(&c, "RELOAD").await.unwrap();
+    // The running transaction finishes where it started...
+    assert_eq!(
+        first_value(&app, "SELECT current_database()").await,
+        tenant.db
+    );
+    app.batch_execute("COMMIT").await.unwrap();
+    // ...and the next one runs on the new database, on a new server.
+    assert_eq!(first_value(&app, "SELECT current_database()").await, new_db);
+    let admin = superuser(cluster).await;
+    let drained = wait_for(Duration::from_secs(5), || async {
+        server_count(&admin, &tenant.user, &tenant.db).await == 0
+    })
+    .await;
+    assert!(
+        drained,
+        "the old database's server was closed when it came back"
+    );
+}

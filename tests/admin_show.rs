@@ -603,3 +603,33 @@ async fn stats_of_a_session_mode_client_show_while_it_is_still_connected() {
         "a session-mode client's transactions count at once"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_auth_type_any_anyone_may_show_but_only_admin_users_may_act() {
+    let cluster = PgCluster::shared();
+    let ini = ini(
+        cluster,
+        "transaction",
+        2,
+        "auth_type = any\nadmin_users = boss\nunix_socket_dir = {dir}",
+    );
+    let sluice = SluiceProcess::start(sluice_bin(), &ini, "");
+    let anyone = console(&sluice, "whoever", "").await;
+    let (cols, _) = show(&anyone, "STATE").await;
+    assert_eq!(cols, ["key", "value"]);
+    let e = anyone.simple_query("PAUSE").await.unwrap_err();
+    assert_eq!(describe(&e), "ERROR 08P01: admin access needed");
+    let boss = console(&sluice, "boss", "").await;
+    boss.simple_query("PAUSE").await.unwrap();
+    boss.simple_query("RESUME").await.unwrap();
+
+    // The pooler's own OS user, over the unix socket, as `pgbouncer`.
+    let url = format!(
+        "host={} port={} user=pgbouncer dbname=pgbouncer",
+        sluice.dir.display(),
+        sluice.port
+    );
+    let own = connect(&url).await;
+    own.simple_query("PAUSE").await.unwrap();
+    own.simple_query("RESUME").await.unwrap();
+}

@@ -100,6 +100,8 @@ pub struct Pool {
     /// Moved on by RECONNECT: servers of older generations close when
     /// they come back.
     generation: AtomicU64,
+    /// Why the generation last moved on (for the close log line).
+    retired_because: Mutex<&'static str>,
     /// Servers lent to clients now.
     pub(crate) lent: AtomicUsize,
     /// Every logged-in server, for SHOW SERVERS.
@@ -127,6 +129,7 @@ impl Pool {
             user_limit,
             server_params: Mutex::new(None),
             generation: AtomicU64::new(0),
+            retired_because: Mutex::new("RECONNECT"),
             lent: AtomicUsize::new(0),
             servers: Mutex::new(Vec::new()),
         });
@@ -513,11 +516,6 @@ impl Pool {
         st.waiters.clear();
     }
 
-    /// Closes all idle servers (lent ones close when given back if `closed`).
-    pub fn drop_idle(&self) {
-        self.close_idle("database configuration changed");
-    }
-
     /// Closes all idle servers now, logging `reason`.
     pub fn close_idle(&self, reason: &str) {
         let mut st = self.state();
@@ -533,7 +531,12 @@ impl Pool {
     /// server_lifetime.
     fn expired(&self, c: &ServerConn, s: &PoolSettings) -> Option<&'static str> {
         if c.generation < self.generation.load(Ordering::Relaxed) {
-            Some("RECONNECT")
+            Some(
+                *self
+                    .retired_because
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()),
+            )
         } else if !s.server_lifetime.is_zero() && c.created.elapsed() >= s.server_lifetime {
             Some("server lifetime over")
         } else {
@@ -543,8 +546,18 @@ impl Pool {
 
     /// RECONNECT: idle servers close now, lent ones when they come back.
     pub fn reconnect(&self) {
+        self.retire_all("RECONNECT");
+    }
+
+    /// Every server open now is retired: idle ones close at once, lent
+    /// ones when they come back (e.g. the database moved on reload).
+    pub fn retire_all(&self, reason: &'static str) {
+        *self
+            .retired_because
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = reason;
         self.generation.fetch_add(1, Ordering::Relaxed);
-        self.close_idle("RECONNECT");
+        self.close_idle(reason);
     }
 
     /// Servers still open that were opened before the last RECONNECT

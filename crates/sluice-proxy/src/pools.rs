@@ -113,7 +113,8 @@ impl PoolRegistry {
                 }
             }
             if s.login.addr != old.login.addr || s.login.database != old.login.database {
-                pool.drop_idle();
+                // Drain the old servers: none is lent again.
+                pool.retire_all("database configuration changed");
             }
             pool.set_settings(s);
             true
