@@ -5,6 +5,7 @@ pub mod md5;
 pub mod pam;
 pub mod plain;
 mod scram;
+pub mod scram_cache;
 pub mod scram_client;
 pub mod scram_server;
 pub mod userlist;
@@ -19,6 +20,7 @@ pub use crate::md5::{
 };
 pub use crate::plain::verify_plain_password;
 pub use crate::scram::ScramError;
+pub use crate::scram_cache::ScramVerifiers;
 pub use crate::scram_client::ScramClient;
 pub use crate::scram_server::{
     ScramServer, DEFAULT_SCRAM_ITERATIONS, SCRAM_SHA_256, SCRAM_SHA_256_PLUS,

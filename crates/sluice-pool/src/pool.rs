@@ -305,7 +305,7 @@ impl Pool {
             };
             let conn = match step {
                 Step::Got(c) => self.checked(*c, &s).await,
-                Step::Connect => Some(self.open_reserved(&s).await?),
+                Step::Connect => Some(Box::pin(self.open_reserved(&s)).await?),
                 Step::Wait(id, rx) => {
                     let mut guard = WaitGuard {
                         pool: self,
@@ -314,7 +314,7 @@ impl Pool {
                     };
                     match guard.wait(start, deadline, &s).await? {
                         Grant::Conn(c) => self.checked(*c, &s).await,
-                        Grant::Permit => Some(self.open_reserved(&s).await?),
+                        Grant::Permit => Some(Box::pin(self.open_reserved(&s)).await?),
                     }
                 }
             };
@@ -327,6 +327,31 @@ impl Pool {
                 });
             }
         }
+    }
+
+    /// An idle server at once, when one is ready and nobody waits before
+    /// us; `None` sends the caller to [`Pool::acquire`] (which also handles
+    /// servers due for server_check_query, dead ones and growing the pool).
+    pub fn try_take_idle(self: &Arc<Self>) -> Option<PooledConn> {
+        let s = self.settings();
+        let mut st = self.state();
+        if st.closed || !st.waiters.is_empty() {
+            return None;
+        }
+        let mut c = st.idle.pop_back()?;
+        let due_check =
+            !s.server_check_delay.is_zero() && c.last_used.elapsed() >= s.server_check_delay;
+        if due_check || self.expired(&c, &s).is_some() || !c.looks_alive() {
+            st.idle.push_back(c);
+            return None;
+        }
+        drop(st);
+        c.info.set_active();
+        self.lent.fetch_add(1, Ordering::Relaxed);
+        Some(PooledConn {
+            conn: Some(c),
+            pool: self.clone(),
+        })
     }
 
     /// A server from the idle list, if it is still good; a bad one is closed

@@ -3,6 +3,7 @@
 //! take a server.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use tokio::sync::Notify;
@@ -19,15 +20,49 @@ struct Inner {
 #[derive(Default)]
 pub struct PauseGate {
     inner: Mutex<Inner>,
+    /// Anything paused at all: lets every transaction start skip the lock.
+    any: AtomicBool,
     resumed: Notify,
 }
 
+/// The lock; dropping it refreshes the lock-free `any` flag.
+struct Guard<'a> {
+    inner: std::sync::MutexGuard<'a, Inner>,
+    any: &'a AtomicBool,
+}
+
+impl std::ops::Deref for Guard<'_> {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Guard<'_> {
+    fn deref_mut(&mut self) -> &mut Inner {
+        &mut self.inner
+    }
+}
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        let any = self.inner.all || !self.inner.dbs.is_empty();
+        self.any.store(any, Ordering::Release);
+    }
+}
+
 impl PauseGate {
-    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn inner(&self) -> Guard<'_> {
+        Guard {
+            inner: self.inner.lock().unwrap_or_else(|e| e.into_inner()),
+            any: &self.any,
+        }
     }
 
     pub fn is_paused(&self, db: &str) -> bool {
+        if !self.any.load(Ordering::Acquire) {
+            return false;
+        }
         let i = self.inner();
         i.all || i.dbs.contains(db)
     }

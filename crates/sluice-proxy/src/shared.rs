@@ -87,6 +87,8 @@ pub struct Shared {
     /// Set by SIGINT: clients start no new transactions either.
     pub draining: AtomicBool,
     pub stats: StatsRegistry,
+    /// SCRAM verifiers of plaintext auth_file passwords (see sluice-auth).
+    pub verifiers: Arc<sluice_auth::ScramVerifiers>,
     pub registry: Arc<ClientRegistry>,
     pub pause: PauseGate,
     /// The ini file RELOAD re-reads (None when configured otherwise).
@@ -110,6 +112,7 @@ impl Shared {
             shutting_down: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             stats: StatsRegistry::default(),
+            verifiers: Arc::new(sluice_auth::ScramVerifiers::default()),
             registry: Arc::new(ClientRegistry::default()),
             pause: PauseGate::default(),
             config_path: RwLock::new(None),

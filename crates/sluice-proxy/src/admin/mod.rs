@@ -87,12 +87,15 @@ pub async fn login(
             .flatten();
         crate::client::auth::authenticate(
             io,
-            auth_type,
-            user,
-            users.get(user),
-            peer_cn.as_deref(),
-            channel_binding,
-            g.auth_pam_confdir.clone(),
+            crate::client::auth::AuthRequest {
+                auth_type,
+                user,
+                secret: users.get(user),
+                peer_cn: peer_cn.as_deref(),
+                channel_binding,
+                pam_confdir: g.auth_pam_confdir.clone(),
+                verifiers: &shared.verifiers,
+            },
         )
         .await?;
     }

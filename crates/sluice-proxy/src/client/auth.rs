@@ -3,7 +3,11 @@
 //! as PgBouncer does). Unknown users go through the same exchange and fail
 //! the same way, so user names cannot be probed.
 
-use sluice_auth::{verify_md5_response, verify_plain_password, ScramServer, Secret};
+use std::sync::Arc;
+
+use sluice_auth::{
+    verify_md5_response, verify_plain_password, ScramServer, ScramVerifiers, Secret,
+};
 use sluice_config::AuthType;
 use sluice_protocol::{builders, frontend};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -29,15 +33,33 @@ fn sasl_failed() -> ClientError {
     ClientError::fatal("28P01", "SASL authentication failed")
 }
 
+/// Everything one login's authentication needs.
+pub struct AuthRequest<'a> {
+    pub auth_type: AuthType,
+    pub user: &'a str,
+    pub secret: Option<&'a Secret>,
+    /// CN of the client's certificate (TLS).
+    pub peer_cn: Option<&'a str>,
+    /// tls-server-end-point hash for SCRAM-SHA-256-PLUS (TLS).
+    pub channel_binding: Option<Vec<u8>>,
+    pub pam_confdir: Option<std::path::PathBuf>,
+    /// SCRAM verifiers derived from plaintext passwords, kept per process.
+    pub verifiers: &'a Arc<ScramVerifiers>,
+}
+
 pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut ClientIo<S>,
-    auth_type: AuthType,
-    user: &str,
-    secret: Option<&Secret>,
-    peer_cn: Option<&str>,
-    channel_binding: Option<Vec<u8>>,
-    pam_confdir: Option<std::path::PathBuf>,
+    req: AuthRequest<'_>,
 ) -> Result<AuthOutcome, ClientError> {
+    let AuthRequest {
+        auth_type,
+        user,
+        secret,
+        peer_cn,
+        channel_binding,
+        pam_confdir,
+        verifiers,
+    } = req;
     match auth_type {
         AuthType::Any => Ok(AuthOutcome::default()),
         // The certificate was verified against client_tls_ca_file during
@@ -85,7 +107,9 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
                 _ => Err(password_failed()),
             }
         }
-        AuthType::Md5 | AuthType::ScramSha256 => scram(io, secret, channel_binding).await,
+        AuthType::Md5 | AuthType::ScramSha256 => {
+            scram(io, user, secret, channel_binding, verifiers).await
+        }
         AuthType::Pam => {
             builders::put_auth_cleartext(&mut io.wbuf);
             io.flush().await?;
@@ -141,31 +165,42 @@ async fn read_password_message<S: AsyncRead + AsyncWrite + Unpin>(
 /// to our certificate, `channel_binding` = its tls-server-end-point hash).
 async fn scram<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut ClientIo<S>,
+    user: &str,
     secret: Option<&Secret>,
     channel_binding: Option<Vec<u8>>,
+    verifiers: &Arc<ScramVerifiers>,
 ) -> Result<AuthOutcome, ClientError> {
+    const ITERATIONS: u32 = 4096;
     // An unknown user or an md5-only secret still gets a full exchange
-    // against a throwaway secret, then fails.
-    let mock = Secret::Plain(format!("{:032x}", rand::random::<u128>()));
-    let (real, secret) = match secret {
-        Some(s @ (Secret::Plain(_) | Secret::Scram(_))) => (true, s),
+    // against a mock verifier (same salt on every try), then fails.
+    let (real, verifier) = match secret {
+        Some(Secret::Scram(s)) => (true, s.clone()),
+        Some(Secret::Plain(p)) if p.is_empty() => return Err(sasl_failed()),
+        Some(Secret::Plain(p)) => match verifiers.cached(p, ITERATIONS) {
+            Some(v) => (true, v),
+            None => {
+                // The first login of this password: PBKDF2, thousands of
+                // HMAC rounds, off the async workers. Later ones reuse it.
+                let (v, p) = (verifiers.clone(), p.clone());
+                let derived = tokio::task::spawn_blocking(move || v.derive(&p, ITERATIONS))
+                    .await
+                    .map_err(|_| sasl_failed())?;
+                (true, derived)
+            }
+        },
         Some(Secret::Md5(_)) => {
             tracing::warn!(
                 "SCRAM login with an md5 secret cannot succeed: store the plaintext or the SCRAM secret"
             );
-            (false, &mock)
+            (false, verifiers.mock_for(user, ITERATIONS))
         }
-        None => (false, &mock),
+        None => (false, verifiers.mock_for(user, ITERATIONS)),
     };
-    // Deriving keys from a plaintext secret takes thousands of HMAC rounds:
-    // keep that off the async workers.
-    let owned = secret.clone();
-    let mut server = tokio::task::spawn_blocking(move || match channel_binding {
-        Some(end_point) => ScramServer::with_channel_binding(&owned, end_point),
-        None => ScramServer::new(&owned),
-    })
-    .await
-    .map_err(|_| sasl_failed())?
+    let verifier = Secret::Scram(verifier);
+    let mut server = match channel_binding {
+        Some(end_point) => ScramServer::with_channel_binding(&verifier, end_point),
+        None => ScramServer::new(&verifier),
+    }
     .map_err(|_| sasl_failed())?;
     builders::put_auth_sasl(&mut io.wbuf, server.mechanisms());
     io.flush().await?;

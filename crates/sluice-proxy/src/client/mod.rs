@@ -51,7 +51,9 @@ pub async fn serve(stream: ClientStream, peer: String, shared: Arc<Shared>) {
         id,
         ..Who::default()
     };
-    let login = login(&mut io, &shared, &peer, count, &mut who);
+    // Boxed: the login's state is large and only needed until it is done;
+    // inline it would stay part of every client task for its whole life.
+    let login = Box::pin(login(&mut io, &shared, &peer, count, &mut who));
     let r = if g.client_login_timeout.is_zero() {
         login.await
     } else {
@@ -82,7 +84,7 @@ pub async fn serve(stream: ClientStream, peer: String, shared: Arc<Shared>) {
                     String::new(),
                 ),
             );
-            crate::admin::serve(io, shared.clone(), a, reg.info.clone()).await;
+            Box::pin(crate::admin::serve(io, shared.clone(), a, reg.info.clone())).await;
             if g.log_disconnections {
                 tracing::info!(
                     "{} closing because: client close request (age={}s)",
@@ -123,7 +125,9 @@ pub async fn serve(stream: ClientStream, peer: String, shared: Arc<Shared>) {
         client_login_count: 1,
         ..Default::default()
     });
-    let session = Session::new(
+    // Built and run in one expression: a `session` local would keep a
+    // second copy's worth of space in this task next to the running one.
+    let r = Session::new(
         io,
         SessionSetup {
             shared: shared.clone(),
@@ -137,8 +141,9 @@ pub async fn serve(stream: ClientStream, peer: String, shared: Arc<Shared>) {
             database: info.database,
             info: reg.info.clone(),
         },
-    );
-    let r = session.run().await;
+    )
+    .run()
+    .await;
     if log_disc {
         let reason = match r {
             Ok(()) => "client close request".to_string(),
@@ -386,12 +391,15 @@ async fn login(
         .flatten();
     let outcome = auth::authenticate(
         io,
-        auth_type,
-        &user,
-        secret.as_ref(),
-        peer_cn.as_deref(),
-        channel_binding,
-        g.auth_pam_confdir.clone(),
+        auth::AuthRequest {
+            auth_type,
+            user: &user,
+            secret: secret.as_ref(),
+            peer_cn: peer_cn.as_deref(),
+            channel_binding,
+            pam_confdir: g.auth_pam_confdir.clone(),
+            verifiers: &shared.verifiers,
+        },
     )
     .await?;
 

@@ -106,6 +106,31 @@ impl ClientStream {
     }
 }
 
+/// A stream that can say "readable" without being read, so that an idle
+/// client holds no read buffer.
+pub trait ReadReady {
+    /// `None` when the stream cannot tell (TLS: the library may hold
+    /// decrypted bytes the socket no longer shows).
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Option<Poll<io::Result<()>>>;
+
+    /// Whether [`ReadReady::poll_read_ready`] can answer (not TLS).
+    fn can_wait_unbuffered(&self) -> bool;
+}
+
+impl ReadReady for ClientStream {
+    fn can_wait_unbuffered(&self) -> bool {
+        matches!(self, ClientStream::Tcp(_) | ClientStream::Unix(_))
+    }
+
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Option<Poll<io::Result<()>>> {
+        match self {
+            ClientStream::Tcp(s) => Some(s.poll_read_ready(cx)),
+            ClientStream::Unix(s) => Some(s.poll_read_ready(cx)),
+            _ => None,
+        }
+    }
+}
+
 impl AsyncRead for ClientStream {
     fn poll_read(
         self: Pin<&mut Self>,

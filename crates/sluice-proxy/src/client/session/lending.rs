@@ -9,11 +9,12 @@ use sluice_pool::PooledConn;
 use sluice_protocol::backend::TxStatus;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::super::stream::ReadReady;
 use super::{Session, Tracker};
 use crate::cancel::CancelTarget;
 use crate::errors::ClientError;
 
-impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
+impl<S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static> Session<S> {
     /// The server is done with this client's work: nothing owed, nothing
     /// unsent, idle (or, in session mode, never).
     pub(super) fn server_is_clean(&self) -> bool {
@@ -42,8 +43,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
         };
         let cfg = self.shared.config();
         if cfg.general.server_reset_query_always && !cfg.general.server_reset_query.is_empty() {
-            if srv
-                .run_silent(&cfg.general.server_reset_query)
+            if Box::pin(srv.run_silent(&cfg.general.server_reset_query))
                 .await
                 .is_err()
             {
@@ -67,21 +67,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
             return Err(ClientError::fatal("08P01", "pooler is shutting down"));
         }
         let start = Instant::now();
-        self.info.set_waiting();
-        let kill = self.info.kill_token();
-        let waited = tokio::select! {
-            r = self.wait_for_server(start) => r,
-            _ = kill.cancelled() => Err(ClientError::fatal("08P01", self.info.kill_reason())),
+        // The common case, an idle server ready, without awaiting; the
+        // rest (queue, PAUSE, opening a server) boxed, so that its large
+        // state is not part of every idle client's task.
+        let fast = if self.shared.pause.is_paused(&self.database) {
+            None
+        } else {
+            self.route.pool.try_take_idle()
         };
-        self.info.set_server(0);
-        let mut srv = waited?;
+        let mut srv = match fast {
+            Some(srv) => srv,
+            None => {
+                self.info.set_waiting();
+                let kill = self.info.kill_token();
+                let waited = tokio::select! {
+                    r = Box::pin(self.wait_for_server(start)) => r,
+                    _ = kill.cancelled() => Err(ClientError::fatal("08P01", self.info.kill_reason())),
+                };
+                self.info.set_server(0);
+                waited?
+            }
+        };
         self.tally.server_assignment_count += 1;
         self.tally.wait_time += start.elapsed().as_micros() as u64;
         srv.info.set_client(self.id);
         self.info.set_server(srv.info.id);
         if srv.last_client != self.id {
             if let Some(sql) = self.params.sync_sql(&mut srv) {
-                if let Err(e) = srv.run_silent(&sql).await {
+                if let Err(e) = Box::pin(srv.run_silent(&sql)).await {
                     srv.close();
                     return Err(ClientError::from_pool(e));
                 }

@@ -27,6 +27,7 @@ use super::expect::{Expect, ExpectQueue, Reply};
 use super::io::ClientIo;
 use super::params::ClientParams;
 use super::statements::{self, ClientStatements};
+use super::stream::ReadReady;
 use crate::cancel::CancelHandle;
 use crate::clients::ClientInfo;
 use crate::errors::ClientError;
@@ -127,7 +128,7 @@ pub struct SessionSetup {
     pub info: Arc<ClientInfo>,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
+impl<S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static> Session<S> {
     pub fn new(io: ClientIo<S>, setup: SessionSetup) -> Self {
         let SessionSetup {
             shared,
@@ -195,6 +196,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
         loop {
             if self.server.is_some() {
                 self.maybe_release().await?;
+            }
+            if self.server.is_none() {
+                self.shed_buffers();
             }
             self.arm_timer();
             match self.next_event().await {
@@ -337,7 +341,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                     }
                 }
             }
-            if self.sout.len() < HIGH_WATER {
+            // An idle client with no buffer waits for readability first and
+            // gets a buffer only when there is something to read.
+            let wait_unbuffered = io.rbuf.capacity() == 0
+                && !matches!(io.stream.poll_read_ready(cx), Some(Poll::Ready(_)) | None);
+            if self.sout.len() < HIGH_WATER && !wait_unbuffered {
                 if io.rbuf.capacity() - io.rbuf.len() < 4096 {
                     io.rbuf.reserve(16 * 1024);
                 }
@@ -446,6 +454,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
             self.sout.extend_from_slice(msg.raw());
         }
         Ok(false)
+    }
+
+    /// Between transactions a client keeps no buffers (they are allocated
+    /// again when it next sends something): idle clients cost little
+    /// memory. Not for TLS clients, which cannot wait unbuffered.
+    fn shed_buffers(&mut self) {
+        let io = &mut self.io;
+        // (Plain sockets have no buffering layer: nothing is left to flush.)
+        let can_wait = io.rbuf.is_empty()
+            && io.wbuf.is_empty()
+            && self.sout.is_empty()
+            && io.stream.can_wait_unbuffered();
+        if can_wait && io.rbuf.capacity() > 0 {
+            io.rbuf = BytesMut::new();
+            io.wbuf = BytesMut::new();
+            self.sout = BytesMut::new();
+        }
     }
 
     fn note_request(&mut self) {

@@ -7,11 +7,12 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::super::expect::{Expect, Reply, CLOSE_COMPLETE, PARSE_COMPLETE};
 use super::super::statements::{self, StmtDef};
+use super::super::stream::ReadReady;
 use super::Session;
 use crate::errors::ClientError;
 use sluice_protocol::frontend;
 
-impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
+impl<S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static> Session<S> {
     /// Parse/Bind/Describe/Close of a named statement: rewritten to the
     /// server-side name (prepared first where missing) or answered here.
     /// Returns true when the message was fully handled (nothing more to
