@@ -55,7 +55,7 @@ pub async fn login(p: &LoginParams, id: u64) -> Result<ServerConn, PoolError> {
         id,
         stream,
         read_buf: BytesMut::with_capacity(8192),
-        addr: p.addr.clone(),
+        addr: std::sync::Arc::new(p.addr.clone()),
         params: HashMap::new(),
         applied: HashMap::new(),
         backend_pid: 0,
@@ -172,7 +172,7 @@ fn no_password(p: &LoginParams, method: &str) -> PoolError {
 
 /// The facts SHOW SERVERS lists, taken once the login is complete.
 fn server_info(c: &ServerConn) -> ServerInfo {
-    let (addr, port) = match &c.addr {
+    let (addr, port) = match &*c.addr {
         ServerAddr::Tcp { host, port } => (host.clone(), *port),
         ServerAddr::Unix(path) => {
             let port = path

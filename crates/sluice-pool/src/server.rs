@@ -34,7 +34,7 @@ pub struct ServerConn {
     pub id: u64,
     pub stream: ServerStream,
     pub read_buf: BytesMut,
-    pub addr: ServerAddr,
+    pub addr: std::sync::Arc<ServerAddr>,
     /// Parameters the server reported (ParameterStatus), kept current.
     pub params: HashMap<String, String>,
     /// Settings we SET that the server does not report (e.g. search_path).
@@ -163,6 +163,11 @@ impl ServerConn {
     pub fn looks_alive(&mut self) -> bool {
         if !self.read_buf.is_empty() {
             return false;
+        }
+        // Nothing arrived since the socket was last read dry: alive, and
+        // no syscall spent on every checkout.
+        if self.stream.poll_read_ready_now().is_pending() {
+            return true;
         }
         let mut probe = [0u8; 1];
         matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)

@@ -164,6 +164,19 @@ impl ServerStream {
         }
     }
 
+    /// Whether the reactor has seen the socket become readable (data or
+    /// EOF) since it was last read dry — without a syscall. `Pending` means
+    /// nothing arrived.
+    pub fn poll_read_ready_now(&self) -> Poll<io::Result<()>> {
+        let waker = noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        match self {
+            ServerStream::Tcp(s) => s.poll_read_ready(&mut cx),
+            ServerStream::Tls(s) => s.get_ref().0.poll_read_ready(&mut cx),
+            ServerStream::Unix(s) => s.poll_read_ready(&mut cx),
+        }
+    }
+
     /// Non-blocking read, for liveness checks of idle connections.
     /// On TLS this reads the raw socket: only used to see whether an idle
     /// server said anything at all (it then gets closed anyway).
@@ -228,6 +241,18 @@ impl AsyncWrite for ServerStream {
             ServerStream::Unix(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
+}
+
+/// A waker that does nothing, for asking readiness without waiting.
+fn noop_waker() -> std::task::Waker {
+    struct Noop;
+    impl std::task::Wake for Noop {
+        fn wake(self: std::sync::Arc<Self>) {}
+    }
+    static WAKER: std::sync::OnceLock<std::task::Waker> = std::sync::OnceLock::new();
+    WAKER
+        .get_or_init(|| std::task::Waker::from(std::sync::Arc::new(Noop)))
+        .clone()
 }
 
 #[cfg(test)]

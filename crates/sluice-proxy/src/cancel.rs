@@ -9,7 +9,7 @@ use tokio::io::AsyncWriteExt;
 
 #[derive(Debug, Clone)]
 pub struct CancelTarget {
-    pub addr: ServerAddr,
+    pub addr: std::sync::Arc<ServerAddr>,
     pub pid: i32,
     pub key: i32,
 }
