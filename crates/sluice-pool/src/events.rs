@@ -44,7 +44,7 @@ pub(crate) fn opened(pool: &Pool, c: &ServerConn, s: &PoolSettings) {
 }
 
 /// Closes `c` (a polite Terminate, then the socket), logging why.
-pub(crate) fn close(pool: &Pool, c: ServerConn, reason: &str) {
+pub(crate) fn close(pool: &Pool, c: Box<ServerConn>, reason: &str) {
     if pool.settings().log_disconnections {
         tracing::info!(
             "{} closing because: {reason} (age={}s)",

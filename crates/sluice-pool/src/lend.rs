@@ -120,7 +120,7 @@ impl Drop for WaitGuard<'_> {
         }
         drop(st);
         match rx.try_recv() {
-            Ok(Grant::Conn(c)) => self.pool.put_back(*c),
+            Ok(Grant::Conn(c)) => self.pool.put_back(c),
             Ok(Grant::Permit) => {
                 let mut st = self.pool.state();
                 self.pool.shrink(&mut st);
@@ -133,7 +133,7 @@ impl Drop for WaitGuard<'_> {
 /// A server lent to a client. Give it back with [`PooledConn::release`]
 /// when clean; dropping it any other way closes the server.
 pub struct PooledConn {
-    pub(crate) conn: Option<ServerConn>,
+    pub(crate) conn: Option<Box<ServerConn>>,
     pub(crate) pool: Arc<Pool>,
 }
 

@@ -79,7 +79,9 @@ pub struct PoolStatus {
 
 #[derive(Default)]
 pub(crate) struct State {
-    pub(crate) idle: VecDeque<ServerConn>,
+    /// Boxed: a server moves between the idle list and its client by
+    /// pointer, and a client's task holds only that pointer.
+    pub(crate) idle: VecDeque<Box<ServerConn>>,
     /// Servers that exist or are being opened: idle + lent + connecting.
     pub(crate) total: usize,
     /// How many of `total` are beyond pool_size (reserve).
@@ -286,7 +288,7 @@ impl Pool {
                     break;
                 }
                 match got {
-                    Some(c) => Step::Got(Box::new(c)),
+                    Some(c) => Step::Got(c),
                     None if st.waiters.is_empty() && self.try_grow(&mut st, &s, false) => {
                         Step::Connect
                     }
@@ -304,7 +306,7 @@ impl Pool {
                 }
             };
             let conn = match step {
-                Step::Got(c) => self.checked(*c, &s).await,
+                Step::Got(c) => self.checked(c, &s).await,
                 Step::Connect => Some(Box::pin(self.open_reserved(&s)).await?),
                 Step::Wait(id, rx) => {
                     let mut guard = WaitGuard {
@@ -313,7 +315,7 @@ impl Pool {
                         rx: Some(rx),
                     };
                     match guard.wait(start, deadline, &s).await? {
-                        Grant::Conn(c) => self.checked(*c, &s).await,
+                        Grant::Conn(c) => self.checked(c, &s).await,
                         Grant::Permit => Some(Box::pin(self.open_reserved(&s)).await?),
                     }
                 }
@@ -356,7 +358,7 @@ impl Pool {
 
     /// A server from the idle list, if it is still good; a bad one is closed
     /// (and its slot freed) and `None` says "try again".
-    async fn checked(&self, mut c: ServerConn, s: &PoolSettings) -> Option<ServerConn> {
+    async fn checked(&self, mut c: Box<ServerConn>, s: &PoolSettings) -> Option<Box<ServerConn>> {
         let mut ok = c.looks_alive();
         if ok && !s.server_check_delay.is_zero() && c.last_used.elapsed() >= s.server_check_delay {
             let q = if s.server_check_query.is_empty() {
@@ -383,7 +385,7 @@ impl Pool {
     }
 
     /// Opens a server for a slot already counted in `total`.
-    async fn open_reserved(&self, s: &PoolSettings) -> Result<ServerConn, PoolError> {
+    async fn open_reserved(&self, s: &PoolSettings) -> Result<Box<ServerConn>, PoolError> {
         let mut slot = SlotGuard {
             pool: self,
             armed: true,
@@ -393,7 +395,7 @@ impl Pool {
         match r {
             Ok(c) => {
                 slot.armed = false;
-                Ok(c)
+                Ok(Box::new(c))
             }
             Err(e) => {
                 events::login_failed(self, id, s, &e);
@@ -437,7 +439,7 @@ impl Pool {
     }
 
     /// Takes back a server in a clean, idle state.
-    pub(crate) fn put_back(&self, mut c: ServerConn) {
+    pub(crate) fn put_back(&self, mut c: Box<ServerConn>) {
         let s = self.settings();
         let mut st = self.state();
         // Above pool_size + reserve (the pool shrank on reload): close it.
@@ -456,9 +458,9 @@ impl Pool {
         c.last_used = Instant::now();
         c.info.set_idle(c.prepared.len());
         while let Some(w) = st.waiters.pop_front() {
-            match w.tx.send(Grant::Conn(Box::new(c))) {
+            match w.tx.send(Grant::Conn(c)) {
                 Ok(()) => return,
-                Err(Grant::Conn(back)) => c = *back,
+                Err(Grant::Conn(back)) => c = back,
                 Err(Grant::Permit) => return,
             }
         }
@@ -466,7 +468,7 @@ impl Pool {
     }
 
     /// Closes a server that cannot be reused.
-    pub(crate) fn discard(&self, c: ServerConn) {
+    pub(crate) fn discard(&self, c: Box<ServerConn>) {
         events::close(self, c, "unclean server");
         let mut st = self.state();
         self.shrink(&mut st);

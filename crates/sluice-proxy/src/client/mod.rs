@@ -125,9 +125,7 @@ pub async fn serve(stream: ClientStream, peer: String, shared: Arc<Shared>) {
         client_login_count: 1,
         ..Default::default()
     });
-    // Built and run in one expression: a `session` local would keep a
-    // second copy's worth of space in this task next to the running one.
-    let r = Session::new(
+    let mut session = Session::new(
         io,
         SessionSetup {
             shared: shared.clone(),
@@ -141,9 +139,8 @@ pub async fn serve(stream: ClientStream, peer: String, shared: Arc<Shared>) {
             database: info.database,
             info: reg.info.clone(),
         },
-    )
-    .run()
-    .await;
+    );
+    let r = session.run().await;
     if log_disc {
         let reason = match r {
             Ok(()) => "client close request".to_string(),

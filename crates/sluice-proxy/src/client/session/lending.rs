@@ -43,14 +43,12 @@ impl<S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static> Session<S> 
         };
         let cfg = self.shared.config();
         if cfg.general.server_reset_query_always && !cfg.general.server_reset_query.is_empty() {
-            if Box::pin(srv.run_silent(&cfg.general.server_reset_query))
-                .await
-                .is_err()
-            {
-                srv.close();
+            let reset = cfg.general.server_reset_query.clone();
+            drop(cfg);
+            let Some(reset_ok) = Box::pin(reset_server(srv, reset)).await else {
                 return Ok(());
-            }
-            srv.applied.clear();
+            };
+            srv = reset_ok;
         }
         srv.last_client = self.id;
         srv.release();
@@ -60,45 +58,33 @@ impl<S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static> Session<S> 
         Ok(())
     }
 
-    /// Takes a server from the pool and brings its settings in line.
+    /// Takes a server from the pool and brings its settings in line. The
+    /// common case (an idle server ready, settings already right) involves
+    /// no await; the rest (queue, PAUSE, opening a server, SET) is boxed,
+    /// so that its large state is not part of every client's task.
     pub(super) async fn acquire(&mut self) -> Result<(), ClientError> {
         if self.shared.is_draining() {
             // SIGINT: finish what is running, start nothing new.
             return Err(ClientError::fatal("08P01", "pooler is shutting down"));
         }
         let start = Instant::now();
-        // The common case, an idle server ready, without awaiting; the
-        // rest (queue, PAUSE, opening a server) boxed, so that its large
-        // state is not part of every idle client's task.
         let fast = if self.shared.pause.is_paused(&self.database) {
             None
         } else {
             self.route.pool.try_take_idle()
         };
-        let mut srv = match fast {
+        let srv = match fast {
             Some(srv) => srv,
-            None => {
-                self.info.set_waiting();
-                let kill = self.info.kill_token();
-                let waited = tokio::select! {
-                    r = Box::pin(self.wait_for_server(start)) => r,
-                    _ = kill.cancelled() => Err(ClientError::fatal("08P01", self.info.kill_reason())),
-                };
-                self.info.set_server(0);
-                waited?
-            }
+            None => Box::pin(self.wait_or_killed(start)).await?,
         };
         self.tally.server_assignment_count += 1;
         self.tally.wait_time += start.elapsed().as_micros() as u64;
+        let mut srv = srv;
         srv.info.set_client(self.id);
         self.info.set_server(srv.info.id);
         if srv.last_client != self.id {
             if let Some(sql) = self.params.sync_sql(&mut srv) {
-                if let Err(e) = Box::pin(srv.run_silent(&sql)).await {
-                    srv.close();
-                    return Err(ClientError::from_pool(e));
-                }
-                self.params.adopt_server_values(&srv);
+                srv = Box::pin(self.sync_settings(srv, sql)).await?;
             }
         }
         self.cancel.slot.set(Some(CancelTarget {
@@ -111,6 +97,33 @@ impl<S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static> Session<S> 
         self.server_needs_flush = false;
         self.server = Some(srv);
         Ok(())
+    }
+
+    /// The slow way to a server: in the queue (or behind a PAUSE), until
+    /// one is free, query_wait_timeout passes, or the client is killed.
+    async fn wait_or_killed(&self, start: Instant) -> Result<PooledConn, ClientError> {
+        self.info.set_waiting();
+        let kill = self.info.kill_token();
+        let waited = tokio::select! {
+            r = self.wait_for_server(start) => r,
+            _ = kill.cancelled() => Err(ClientError::fatal("08P01", self.info.kill_reason())),
+        };
+        self.info.set_server(0);
+        waited
+    }
+
+    /// Runs the SET that brings a server's settings in line with ours.
+    async fn sync_settings(
+        &mut self,
+        mut srv: PooledConn,
+        sql: String,
+    ) -> Result<PooledConn, ClientError> {
+        if let Err(e) = srv.run_silent(&sql).await {
+            srv.close();
+            return Err(ClientError::from_pool(e));
+        }
+        self.params.adopt_server_values(&srv);
+        Ok(srv)
     }
 
     /// Waits out a PAUSE of the database, then for a server from the pool,
@@ -181,4 +194,15 @@ impl<S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static> Session<S> 
             }
         });
     }
+}
+
+/// server_reset_query_always: the reset query after a transaction; `None`
+/// when it failed (the server is closed then).
+async fn reset_server(mut srv: PooledConn, reset: String) -> Option<PooledConn> {
+    if srv.run_silent(&reset).await.is_err() {
+        srv.close();
+        return None;
+    }
+    srv.applied.clear();
+    Some(srv)
 }

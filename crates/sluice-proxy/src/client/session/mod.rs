@@ -183,7 +183,7 @@ impl<S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static> Session<S> 
 
     /// Serves the client until it leaves or fails; always cleans up the
     /// server it holds.
-    pub async fn run(mut self) -> Result<(), ClientError> {
+    pub async fn run(&mut self) -> Result<(), ClientError> {
         let r = self.serve().await;
         if let Err(e) = &r {
             self.io.send_error(e).await;
