@@ -11,6 +11,7 @@ pub mod login;
 pub mod pool;
 pub mod prepared;
 pub mod server;
+mod status;
 pub mod stream;
 
 pub use error::PoolError;

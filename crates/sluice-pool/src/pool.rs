@@ -15,6 +15,7 @@ pub use crate::lend::PooledConn;
 use crate::lend::{SlotGuard, WaitGuard};
 use crate::login::{login, LoginParams};
 use crate::server::ServerConn;
+pub use crate::status::PoolStatus;
 use crate::{Limit, PoolError};
 
 /// A server's ParameterStatus set, sorted by name.
@@ -60,23 +61,6 @@ pub(crate) struct Waiter {
     pub(crate) since: Instant,
 }
 
-/// A pool's numbers at one moment, for SHOW POOLS and metrics.
-#[derive(Debug, Clone, Default)]
-pub struct PoolStatus {
-    /// Servers lent to clients.
-    pub active: usize,
-    /// Idle servers ready to lend.
-    pub idle: usize,
-    /// Idle servers that will be checked (server_check_delay) before use.
-    pub used: usize,
-    /// Servers being opened.
-    pub login: usize,
-    /// Clients in the wait queue.
-    pub waiting: usize,
-    /// How long the oldest waiter has waited.
-    pub maxwait: Duration,
-}
-
 #[derive(Default)]
 pub(crate) struct State {
     /// Boxed: a server moves between the idle list and its client by
@@ -101,13 +85,13 @@ pub struct Pool {
     server_params: Mutex<Option<ServerParams>>,
     /// Moved on by RECONNECT: servers of older generations close when
     /// they come back.
-    generation: AtomicU64,
+    pub(crate) generation: AtomicU64,
     /// Why the generation last moved on (for the close log line).
-    retired_because: Mutex<&'static str>,
+    pub(crate) retired_because: Mutex<&'static str>,
     /// Servers lent to clients now.
     pub(crate) lent: AtomicUsize,
     /// Every logged-in server, for SHOW SERVERS.
-    servers: Mutex<Vec<(u64, Weak<ServerInfo>)>>,
+    pub(crate) servers: Mutex<Vec<(u64, Weak<ServerInfo>)>>,
 }
 
 enum Step {
@@ -550,88 +534,5 @@ impl Pool {
             events::close(self, c, reason);
             self.shrink(&mut st);
         }
-    }
-}
-
-impl Pool {
-    /// Why `c` must go: opened before the last RECONNECT, or past
-    /// server_lifetime.
-    fn expired(&self, c: &ServerConn, s: &PoolSettings) -> Option<&'static str> {
-        if c.generation < self.generation.load(Ordering::Relaxed) {
-            Some(
-                *self
-                    .retired_because
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner()),
-            )
-        } else if !s.server_lifetime.is_zero() && c.created.elapsed() >= s.server_lifetime {
-            Some("server lifetime over")
-        } else {
-            None
-        }
-    }
-
-    /// RECONNECT: idle servers close now, lent ones when they come back.
-    pub fn reconnect(&self) {
-        self.retire_all("RECONNECT");
-    }
-
-    /// Every server open now is retired: idle ones close at once, lent
-    /// ones when they come back (e.g. the database moved on reload).
-    pub fn retire_all(&self, reason: &'static str) {
-        *self
-            .retired_because
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = reason;
-        self.generation.fetch_add(1, Ordering::Relaxed);
-        self.close_idle(reason);
-    }
-
-    /// Servers still open that were opened before the last RECONNECT
-    /// (WAIT_CLOSE waits for none to be left).
-    pub fn old_servers(&self) -> usize {
-        let now = self.generation.load(Ordering::Relaxed);
-        let mut all = self.servers.lock().unwrap_or_else(|e| e.into_inner());
-        all.retain(|(_, w)| w.strong_count() > 0);
-        all.iter().filter(|(g, _)| *g < now).count()
-    }
-
-    /// Servers lent to clients now.
-    pub fn lent(&self) -> usize {
-        self.lent.load(Ordering::Relaxed)
-    }
-
-    pub fn status(&self) -> PoolStatus {
-        let s = self.settings();
-        let st = self.state();
-        let lent = self.lent.load(Ordering::Relaxed);
-        let check = s.server_check_delay;
-        let used = if check.is_zero() {
-            0
-        } else {
-            st.idle
-                .iter()
-                .filter(|c| c.last_used.elapsed() >= check)
-                .count()
-        };
-        PoolStatus {
-            active: lent,
-            idle: st.idle.len() - used,
-            used,
-            login: st.total.saturating_sub(st.idle.len() + lent),
-            waiting: st.waiters.len(),
-            maxwait: st
-                .waiters
-                .front()
-                .map(|w| w.since.elapsed())
-                .unwrap_or_default(),
-        }
-    }
-
-    /// The logged-in servers of this pool (idle and lent).
-    pub fn servers(&self) -> Vec<Arc<ServerInfo>> {
-        let mut all = self.servers.lock().unwrap_or_else(|e| e.into_inner());
-        all.retain(|(_, w)| w.strong_count() > 0);
-        all.iter().filter_map(|(_, w)| w.upgrade()).collect()
     }
 }
