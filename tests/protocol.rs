@@ -120,6 +120,8 @@ async fn application_name_and_timezone_follow_each_client_on_a_shared_server() {
     ))
     .await;
     let beta = connect(&tenant.url_with(&sluice, "application_name=beta")).await;
+    // Same settings as beta: the server is taken as already in line.
+    let gamma = connect(&tenant.url_with(&sluice, "application_name=beta")).await;
 
     let mut pids = Vec::new();
     for round in 0..40 {
@@ -138,6 +140,25 @@ async fn application_name_and_timezone_follow_each_client_on_a_shared_server() {
             "round {round}: beta"
         );
         pids.push(pid);
+        let (app, tz, _) = settings(&gamma).await;
+        assert_eq!(
+            (app.as_str(), tz.as_str()),
+            ("beta", default_tz.as_str()),
+            "round {round}: gamma"
+        );
+        if round == 10 {
+            // gamma changes its own setting; beta must not see it.
+            gamma
+                .batch_execute("SET application_name = 'gamma'")
+                .await
+                .unwrap();
+            let (app, _, _) = settings(&beta).await;
+            assert_eq!(app, "beta", "beta after gamma's SET");
+            gamma
+                .batch_execute("SET application_name = 'beta'")
+                .await
+                .unwrap();
+        }
         if round == 19 {
             // A SET outside a transaction becomes alpha's own setting.
             alpha

@@ -58,6 +58,7 @@ pub async fn login(p: &LoginParams, id: u64) -> Result<ServerConn, PoolError> {
         addr: std::sync::Arc::new(p.addr.clone()),
         params: HashMap::new(),
         applied: HashMap::new(),
+        settings_mark: 0,
         backend_pid: 0,
         backend_key: 0,
         created: now,

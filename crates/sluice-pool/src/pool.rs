@@ -61,8 +61,10 @@ pub(crate) struct Waiter {
     pub(crate) since: Instant,
 }
 
-#[derive(Default)]
 pub(crate) struct State {
+    /// The same settings as `Pool::settings`, for the lending fast paths,
+    /// which hold this lock anyway (one lock instead of two per lend).
+    pub(crate) settings: Arc<PoolSettings>,
     /// Boxed: a server moves between the idle list and its client by
     /// pointer, and a client's task holds only that pointer.
     pub(crate) idle: VecDeque<Box<ServerConn>>,
@@ -107,10 +109,19 @@ impl Pool {
         db_limit: Arc<Limit>,
         user_limit: Arc<Limit>,
     ) -> Arc<Pool> {
+        let settings = Arc::new(settings);
         let pool = Arc::new(Pool {
             key,
-            settings: RwLock::new(Arc::new(settings)),
-            state: Mutex::new(State::default()),
+            settings: RwLock::new(settings.clone()),
+            state: Mutex::new(State {
+                settings,
+                idle: VecDeque::new(),
+                total: 0,
+                waiters: VecDeque::new(),
+                next_waiter: 0,
+                last_login_error: None,
+                closed: false,
+            }),
             db_limit,
             user_limit,
             server_params: Mutex::new(None),
@@ -166,8 +177,10 @@ impl Pool {
     /// Installs new settings (reload). A bigger pool lets waiting clients
     /// open servers now; a smaller one closes servers as they come back.
     pub fn set_settings(&self, s: PoolSettings) {
-        *self.settings.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(s);
+        let s = Arc::new(s);
+        *self.settings.write().unwrap_or_else(|e| e.into_inner()) = s.clone();
         let mut st = self.state();
+        st.settings = s;
         self.grant_permits(&mut st);
     }
 
@@ -177,6 +190,7 @@ impl Pool {
         let mut s = (**w).clone();
         f(&mut s.login);
         *w = Arc::new(s);
+        self.state().settings = w.clone();
     }
 
     /// (total, idle, waiting) for stats and tests.
@@ -319,19 +333,21 @@ impl Pool {
     /// us; `None` sends the caller to [`Pool::acquire`] (which also handles
     /// servers due for server_check_query, dead ones and growing the pool).
     pub fn try_take_idle(self: &Arc<Self>) -> Option<PooledConn> {
-        let s = self.settings();
-        let mut st = self.state();
+        let mut guard = self.state();
+        let st = &mut *guard;
         if st.closed || !st.waiters.is_empty() {
             return None;
         }
         let mut c = st.idle.pop_back()?;
-        let due_check =
-            !s.server_check_delay.is_zero() && c.last_used.elapsed() >= s.server_check_delay;
-        if due_check || self.expired(&c, &s).is_some() || !c.looks_alive() {
+        let s = &st.settings;
+        let now = Instant::now();
+        let due_check = !s.server_check_delay.is_zero()
+            && now.saturating_duration_since(c.last_used) >= s.server_check_delay;
+        if due_check || self.expired_at(&c, s, now).is_some() || !c.looks_alive() {
             st.idle.push_back(c);
             return None;
         }
-        drop(st);
+        drop(guard);
         c.info.set_active();
         self.lent.fetch_add(1, Ordering::Relaxed);
         Some(PooledConn {
@@ -424,22 +440,23 @@ impl Pool {
 
     /// Takes back a server in a clean, idle state.
     pub(crate) fn put_back(&self, mut c: Box<ServerConn>) {
-        let s = self.settings();
         let mut st = self.state();
+        let s = &st.settings;
+        let now = Instant::now();
         // Above pool_size + reserve (the pool shrank on reload): close it.
         let why = if st.closed {
             Some("database removed")
         } else if st.total > s.pool_size + s.reserve_pool_size {
             Some("pool size reduced")
         } else {
-            self.expired(&c, &s)
+            self.expired_at(&c, s, now)
         };
         if let Some(why) = why {
             events::close(self, c, why);
             self.shrink(&mut st);
             return;
         }
-        c.last_used = Instant::now();
+        c.last_used = now;
         c.info.set_idle(c.prepared.len());
         while let Some(w) = st.waiters.pop_front() {
             match w.tx.send(Grant::Conn(c)) {

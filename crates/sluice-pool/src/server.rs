@@ -39,6 +39,10 @@ pub struct ServerConn {
     pub params: HashMap<String, String>,
     /// Settings we SET that the server does not report (e.g. search_path).
     pub applied: HashMap<String, String>,
+    /// Set by the client side to a hash of the settings this server was
+    /// last brought in line with; 0 (unknown) whenever `params` or
+    /// `applied` change otherwise.
+    pub settings_mark: u64,
     pub backend_pid: i32,
     pub backend_key: i32,
     pub created: Instant,
@@ -82,7 +86,14 @@ impl ServerConn {
     pub fn note_parameter(&mut self, msg: &Message) {
         if let Ok((k, v)) = backend::parameter_status(msg.body()) {
             self.params.insert(k.to_string(), v.to_string());
+            self.settings_mark = 0;
         }
+    }
+
+    /// After a reset (DISCARD ALL…): nothing we SET is left.
+    pub fn forget_settings(&mut self) {
+        self.applied.clear();
+        self.settings_mark = 0;
     }
 
     /// Runs a simple query whose results nobody needs (reset, check,

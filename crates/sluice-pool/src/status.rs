@@ -4,7 +4,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::info::ServerInfo;
 use crate::pool::{Pool, PoolSettings};
@@ -31,6 +31,16 @@ impl Pool {
     /// Why `c` must go: opened before the last RECONNECT, or past
     /// server_lifetime.
     pub(crate) fn expired(&self, c: &ServerConn, s: &PoolSettings) -> Option<&'static str> {
+        self.expired_at(c, s, Instant::now())
+    }
+
+    /// [`Pool::expired`] with the time already at hand.
+    pub(crate) fn expired_at(
+        &self,
+        c: &ServerConn,
+        s: &PoolSettings,
+        now: Instant,
+    ) -> Option<&'static str> {
         if c.generation < self.generation.load(Ordering::Relaxed) {
             Some(
                 *self
@@ -38,7 +48,9 @@ impl Pool {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner()),
             )
-        } else if !s.server_lifetime.is_zero() && c.created.elapsed() >= s.server_lifetime {
+        } else if !s.server_lifetime.is_zero()
+            && now.saturating_duration_since(c.created) >= s.server_lifetime
+        {
             Some("server lifetime over")
         } else {
             None

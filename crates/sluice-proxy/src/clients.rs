@@ -3,9 +3,11 @@
 //! registers after login and drops out when its session ends.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
+use futures_util::task::AtomicWaker;
 use sluice_pool::info::now_micros;
 use sluice_pool::PoolKey;
 use tokio_util::sync::CancellationToken;
@@ -47,6 +49,9 @@ pub struct ClientInfo {
     prepared: AtomicUsize,
     kill: CancellationToken,
     kill_reason: Mutex<String>,
+    /// The session's own cheap view of `kill`, polled at every wait.
+    killed: AtomicBool,
+    kill_waker: AtomicWaker,
 }
 
 /// The facts of a client known at login.
@@ -118,7 +123,23 @@ impl ClientInfo {
     /// Asks the session to close with `reason` (KILL, KILL_CLIENT).
     pub fn kill(&self, reason: &str) {
         *self.kill_reason.lock().unwrap_or_else(|e| e.into_inner()) = reason.to_string();
+        self.killed.store(true, Ordering::Release);
+        self.kill_waker.wake();
         self.kill.cancel();
+    }
+
+    /// Ready once the client is killed; wakes the task that polled it
+    /// last. A few atomics, where the token's future takes two locks.
+    pub fn poll_killed(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.killed.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        self.kill_waker.register(cx.waker());
+        if self.killed.load(Ordering::Acquire) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 
     pub fn kill_token(&self) -> CancellationToken {
@@ -176,6 +197,8 @@ impl ClientRegistry {
             prepared: AtomicUsize::new(0),
             kill: CancellationToken::new(),
             kill_reason: Mutex::new(String::new()),
+            killed: AtomicBool::new(false),
+            kill_waker: AtomicWaker::new(),
         });
         self.all
             .lock()

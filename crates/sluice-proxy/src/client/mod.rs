@@ -7,6 +7,7 @@ pub mod expect;
 pub mod io;
 pub mod params;
 pub mod session;
+pub mod spare;
 pub mod startup;
 pub mod statements;
 pub mod stream;
@@ -351,6 +352,7 @@ async fn login(
     if g.application_name_add_host {
         let app = params.tracked.entry("application_name").or_default();
         *app = format!("{app} - {peer}");
+        params.fingerprint = 0;
     }
 
     let auth_type = match g.auth_type {

@@ -5,6 +5,8 @@
 //! transaction.
 
 use std::collections::BTreeMap;
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::sync::OnceLock;
 
 use sluice_pool::ServerConn;
 use sluice_protocol::builders::{quote_ident, quote_literal};
@@ -35,6 +37,9 @@ pub struct ClientParams {
     pub tracked: BTreeMap<&'static str, String>,
     /// Other settings from startup, lower-cased names.
     pub extra: BTreeMap<String, String>,
+    /// A hash of all of the above; 0 = not computed since the last change
+    /// (anyone changing `tracked` or `extra` directly resets it).
+    pub fingerprint: u64,
 }
 
 /// Startup parameters that are not server settings.
@@ -74,6 +79,7 @@ impl ClientParams {
     }
 
     fn set(&mut self, name: &str, value: String) {
+        self.fingerprint = 0;
         match canonical(name) {
             Some(c) => {
                 self.tracked.insert(c, value);
@@ -87,6 +93,7 @@ impl ClientParams {
     /// Fills in the server's values for tracked parameters the client did
     /// not give, and returns the ParameterStatus set to show the client.
     pub fn welcome(&mut self, server_params: &[(String, String)]) -> Vec<(String, String)> {
+        self.fingerprint = 0;
         let mut out = Vec::with_capacity(server_params.len());
         for (k, v) in server_params {
             match canonical(k) {
@@ -108,13 +115,36 @@ impl ClientParams {
     /// A ParameterStatus the server sent while working for this client.
     pub fn note_report(&mut self, name: &str, value: &str) {
         if let Some(c) = canonical(name) {
+            self.fingerprint = 0;
             self.tracked.insert(c, value.to_string());
         }
     }
 
+    /// A hash of every setting this client wants, with a per-process
+    /// random key (so no client can aim at another's value). A server
+    /// marked with it was brought in line with these settings already.
+    fn fingerprint(&mut self) -> u64 {
+        if self.fingerprint == 0 {
+            static KEYS: OnceLock<RandomState> = OnceLock::new();
+            let mut h = KEYS.get_or_init(RandomState::new).build_hasher();
+            self.tracked.hash(&mut h);
+            self.extra.hash(&mut h);
+            self.fingerprint = h.finish().max(1);
+        }
+        self.fingerprint
+    }
+
     /// The statements that make `server` match this client, if any. Marks
-    /// the non-reported settings as applied on the server.
-    pub fn sync_sql(&self, server: &mut ServerConn) -> Option<String> {
+    /// the non-reported settings as applied on the server, and the server
+    /// as in line with this set of settings: when the next client to take
+    /// it wants the same settings (the common case), nothing is compared.
+    pub fn sync_sql(&mut self, server: &mut ServerConn) -> Option<String> {
+        let fingerprint = self.fingerprint();
+        if server.settings_mark == fingerprint {
+            return None;
+        }
+        // If the SET that follows fails, the server is closed.
+        server.settings_mark = fingerprint;
         // set_config() reads a value the way the startup packet and the
         // config file do, so list settings such as search_path=a,b keep
         // their meaning (SET x TO 'a,b' would make it one quoted name).
@@ -156,6 +186,7 @@ impl ClientParams {
         for (name, v) in self.tracked.iter_mut() {
             if let Some(have) = server.params.get(*name) {
                 if have != v {
+                    self.fingerprint = 0;
                     *v = have.clone();
                 }
             }

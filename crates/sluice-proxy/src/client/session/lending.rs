@@ -10,7 +10,7 @@ use sluice_protocol::backend::TxStatus;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::super::stream::ReadReady;
-use super::{Session, Tracker};
+use super::{micros, Session, Tracker};
 use crate::cancel::CancelTarget;
 use crate::errors::ClientError;
 
@@ -67,18 +67,25 @@ impl<S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static> Session<S> 
             // SIGINT: finish what is running, start nothing new.
             return Err(ClientError::fatal("08P01", "pooler is shutting down"));
         }
-        let start = Instant::now();
         let fast = if self.shared.pause.is_paused(&self.database) {
             None
         } else {
             self.route.pool.try_take_idle()
         };
         let srv = match fast {
+            // No wait to count (and no clock to read).
             Some(srv) => srv,
-            None => Box::pin(self.wait_or_killed(start)).await?,
+            None => {
+                let start = Instant::now();
+                let srv = Box::pin(self.wait_or_killed(start)).await?;
+                // The request starts now that it can run (query_time
+                // counts from here; the wait is wait_time).
+                self.last_activity = Instant::now();
+                self.tally.wait_time += micros(self.last_activity - start);
+                srv
+            }
         };
         self.tally.server_assignment_count += 1;
-        self.tally.wait_time += start.elapsed().as_micros() as u64;
         let mut srv = srv;
         srv.info.set_client(self.id);
         self.info.set_server(srv.info.id);
@@ -103,10 +110,10 @@ impl<S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static> Session<S> 
     /// one is free, query_wait_timeout passes, or the client is killed.
     async fn wait_or_killed(&self, start: Instant) -> Result<PooledConn, ClientError> {
         self.info.set_waiting();
-        let kill = self.info.kill_token();
+        let killed = std::future::poll_fn(|cx| self.info.poll_killed(cx));
         let waited = tokio::select! {
             r = self.wait_for_server(start) => r,
-            _ = kill.cancelled() => Err(ClientError::fatal("08P01", self.info.kill_reason())),
+            _ = killed => Err(ClientError::fatal("08P01", self.info.kill_reason())),
         };
         self.info.set_server(0);
         waited
@@ -184,7 +191,7 @@ impl<S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static> Session<S> 
                 }
                 if reset {
                     srv.run_silent(&reset_query).await?;
-                    srv.applied.clear();
+                    srv.forget_settings();
                 }
                 Ok::<_, sluice_pool::PoolError>(())
             };
@@ -203,6 +210,6 @@ async fn reset_server(mut srv: PooledConn, reset: String) -> Option<PooledConn> 
         srv.close();
         return None;
     }
-    srv.applied.clear();
+    srv.forget_settings();
     Some(srv)
 }

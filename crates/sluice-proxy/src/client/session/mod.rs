@@ -26,6 +26,7 @@ use tokio_util::io::poll_read_buf;
 use super::expect::{Expect, ExpectQueue, Reply};
 use super::io::ClientIo;
 use super::params::ClientParams;
+use super::spare;
 use super::statements::{self, ClientStatements};
 use super::stream::ReadReady;
 use crate::cancel::CancelHandle;
@@ -111,7 +112,6 @@ pub struct Session<S> {
     stats: Arc<DbStats>,
     /// This client in the registry (SHOW CLIENTS, KILL).
     info: Arc<ClientInfo>,
-    killed: Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
 }
 
 /// Who the client is and what it may use, as the login found it.
@@ -144,7 +144,6 @@ impl<S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static> Session<S> 
         } = setup;
         let now = Instant::now();
         let stats = shared.stats.db(&database);
-        let killed = Box::pin(info.kill_token().cancelled_owned());
         // Named statements are tracked where a client changes servers.
         let max_prepared = match route.mode {
             PoolMode::Session => 0,
@@ -177,7 +176,6 @@ impl<S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static> Session<S> 
             tally: Totals::default(),
             stats,
             info,
-            killed,
         }
     }
 
@@ -346,8 +344,10 @@ impl<S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static> Session<S> 
             let wait_unbuffered = io.rbuf.capacity() == 0
                 && !matches!(io.stream.poll_read_ready(cx), Some(Poll::Ready(_)) | None);
             if self.sout.len() < HIGH_WATER && !wait_unbuffered {
-                if io.rbuf.capacity() - io.rbuf.len() < 4096 {
-                    io.rbuf.reserve(16 * 1024);
+                if io.rbuf.capacity() == 0 {
+                    io.rbuf = spare::take();
+                } else if io.rbuf.capacity() - io.rbuf.len() < 4096 {
+                    io.rbuf.reserve(spare::READ_BUF);
                 }
                 match poll_read_buf(Pin::new(&mut io.stream), cx, &mut io.rbuf) {
                     Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
@@ -357,7 +357,7 @@ impl<S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static> Session<S> 
                     Poll::Pending => {}
                 }
             }
-            if self.killed.as_mut().poll(cx).is_ready() {
+            if self.info.poll_killed(cx).is_ready() {
                 return Poll::Ready(Event::Killed);
             }
             if self.timer_armed && self.timer.as_mut().poll(cx).is_ready() {
@@ -383,6 +383,12 @@ impl<S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static> Session<S> 
                 // Earlier results first: the client may be waiting on them.
                 self.io.flush().await?;
                 self.acquire().await?;
+            }
+            if self.sout.capacity() == 0 {
+                self.sout = spare::take();
+            }
+            if self.io.wbuf.capacity() == 0 {
+                self.io.wbuf = spare::take();
             }
             match tag {
                 frontend::QUERY | frontend::FUNCTION_CALL => {
@@ -467,15 +473,17 @@ impl<S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static> Session<S> 
             && self.sout.is_empty()
             && io.stream.can_wait_unbuffered();
         if can_wait && io.rbuf.capacity() > 0 {
-            io.rbuf = BytesMut::new();
-            io.wbuf = BytesMut::new();
-            self.sout = BytesMut::new();
+            spare::give(std::mem::take(&mut io.rbuf));
+            spare::give(std::mem::take(&mut io.wbuf));
+            spare::give(std::mem::take(&mut self.sout));
         }
     }
 
     fn note_request(&mut self) {
         if self.t.pending == 0 {
-            let now = Instant::now();
+            // Set when this input arrived (or when its wait for a server
+            // ended): no need to read the clock again.
+            let now = self.last_activity;
             self.query_start = now;
             self.xact_start.get_or_insert(now);
         }

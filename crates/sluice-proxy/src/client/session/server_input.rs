@@ -103,6 +103,7 @@ impl<S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static> Session<S> 
                 backend::PARAMETER_STATUS => {
                     if let Ok((k, v)) = backend::parameter_status(&m[5..]) {
                         srv.params.insert(k.to_string(), v.to_string());
+                        srv.settings_mark = 0;
                         self.params.note_report(k, v);
                     }
                 }
