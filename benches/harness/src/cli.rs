@@ -41,6 +41,8 @@ OPTIONS:
                         pgbouncer on PATH, /usr/sbin/pgbouncer)
   --sluice PATH         Sluice binary (default: $SLUICE_BIN, else `sluice`
                         next to this binary, i.e. target/release/sluice)
+  --pin                 PostgreSQL and the load generators on CPU 0, the
+                        poolers on the other CPUs (needs 2 or more)
   -h, --help            This help
 ";
 
@@ -65,6 +67,8 @@ pub struct Config {
     pub no_pgbouncer: bool,
     pub pgbouncer: Option<PathBuf>,
     pub sluice: Option<PathBuf>,
+    /// PostgreSQL and load on CPU 0, poolers on the rest.
+    pub pin: bool,
 }
 
 pub enum Parsed {
@@ -92,6 +96,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
     let mut no_pgbouncer = false;
     let mut pgbouncer = None;
     let mut sluice = None;
+    let mut pin = false;
 
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -109,6 +114,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
             "-h" | "--help" => return Ok(Parsed::Help),
             "--quick" => quick = true,
             "--no-pgbouncer" => no_pgbouncer = true,
+            "--pin" => pin = true,
             "--rounds" => rounds = Some(number(&flag, &value()?, 1)?),
             "--duration" => duration = Some(number(&flag, &value()?, 1)?),
             "--clients" => clients = Some(number_list(&flag, &value()?)?),
@@ -172,6 +178,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
         no_pgbouncer,
         pgbouncer,
         sluice,
+        pin,
     })))
 }
 

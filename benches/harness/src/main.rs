@@ -107,6 +107,20 @@ fn run(cfg: &Config) -> Result<(), String> {
         "==> PostgreSQL (scale {}, max_connections {}); RLIMIT_NOFILE {nofile}",
         cfg.scale, cfg.max_connections
     );
+    if cfg.pin {
+        // Before PostgreSQL starts: it and every pgbench inherit CPU 0.
+        let cpus = cli::cpu_count() as usize;
+        if cpus < 2 {
+            return Err("--pin needs at least 2 CPUs".into());
+        }
+        procstat::pin_thread(0, &[0]).map_err(|e| format!("cannot pin to CPU 0: {e}"))?;
+        let rest: Vec<usize> = (1..cpus).collect();
+        notes.push(format!(
+            "--pin: PostgreSQL, pgbench and the pipeline/idle drivers on CPU 0, \
+             the poolers on CPU(s) {rest:?}."
+        ));
+        let _ = targets::POOLER_CPUS.set(rest);
+    }
     let cluster = targets::start_postgres(cfg.scale, cfg.max_connections)?;
     targets::write_pooler_hba(&work.0).map_err(|e| format!("cannot write hba file: {e}"))?;
     let pooler_cfg = PoolerConfig {
@@ -153,7 +167,7 @@ fn run(cfg: &Config) -> Result<(), String> {
     let runs = matrix::run(
         cfg,
         &cluster.superuser_url("postgres"),
-        &list,
+        &mut list,
         &work.0,
         nofile,
         &mut skips,

@@ -1,6 +1,7 @@
 //! The pgbench matrix: rounds × workloads × client counts × targets, the
 //! targets interleaved within each cell (direct, pgbouncer, sluice, …), with
 //! the pooler's CPU time and peak RSS sampled from /proc around each run.
+//! Each pooler is restarted before each of its runs.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -58,7 +59,7 @@ pub fn skip_reason(cfg: &Config, kind: Kind, clients: u32, nofile: u64) -> Optio
 pub fn run(
     cfg: &Config,
     superuser_url: &str,
-    targets: &[Target],
+    targets: &mut [Target],
     work_dir: &Path,
     nofile: u64,
     skips: &mut Vec<String>,
@@ -68,7 +69,7 @@ pub fn run(
     for round in 1..=cfg.rounds {
         for (workload, counts) in &cfg.plan {
             for &clients in counts {
-                for target in targets {
+                for target in targets.iter_mut() {
                     if let Some(reason) = skip_reason(cfg, target.kind, clients, nofile) {
                         if round == 1 {
                             let line = format!("{}: {reason}", workload.name());
@@ -78,6 +79,10 @@ pub fn run(
                         continue;
                     }
                     seq += 1;
+                    // A fresh pooler for every run: otherwise a run would
+                    // start on the servers (and the prepared statements on
+                    // them) the previous round left behind.
+                    target.restart()?;
                     let dir = work_dir.join(format!("run-{seq}"));
                     std::fs::create_dir_all(&dir)
                         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;

@@ -154,8 +154,8 @@ fn workload_table(out: &mut String, workload: Workload, cells: &[Cell]) {
     let _ = writeln!(out, "## {}\n\n{}\n", workload.name(), workload.describe());
     let _ = writeln!(
         out,
-        "| target | clients | tps | p50 ms | p99 ms | failed | pooler CPU ms / 1k tx | peak RSS MiB | server conns | tps vs PgBouncer |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| target | clients | tps | p50 ms | p99 ms | failed | pooler CPU ms / 1k tx | pooler cores busy | peak RSS MiB | server conns | tps vs PgBouncer |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for cell in cells.iter().filter(|c| c.workload == workload) {
         let base = cells
@@ -166,7 +166,7 @@ fn workload_table(out: &mut String, workload: Workload, cells: &[Cell]) {
             .map(|c| c.tps);
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             cell.target.name(),
             cell.clients,
             grouped(cell.tps),
@@ -174,6 +174,8 @@ fn workload_table(out: &mut String, workload: Workload, cells: &[Cell]) {
             opt(cell.p99_ms, 2),
             cell.failed,
             opt(cell.cpu_ms_per_1k_tx, 1),
+            // CPU-seconds per second: 1.00 is one core kept busy.
+            opt(cell.cpu_ms_per_1k_tx.map(|c| c * cell.tps / 1e6), 2),
             opt(cell.peak_rss_kib.map(|k| k as f64 / 1024.0), 1),
             cell.max_server_conns
                 .map_or("—".to_owned(), |n| n.to_string()),
@@ -436,7 +438,7 @@ mod tests {
         let mut table = String::new();
         workload_table(&mut table, Workload::SelectSimple, &cells);
         assert!(
-            table.contains("| sluice | 10 | 200 | 0.50 | 2.00 | 3 | — | 6.0 | 3 | 2.00× |"),
+            table.contains("| sluice | 10 | 200 | 0.50 | 2.00 | 3 | — | — | 6.0 | 3 | 2.00× |"),
             "{table}"
         );
         assert!(table.contains("| pgbouncer | 10 | 100 |"), "{table}");

@@ -7,6 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 use sluice_testkit::{ClusterOptions, HbaAuth, PgCluster, SluiceProcess};
 
@@ -178,11 +179,14 @@ pub fn write_pooler_hba(work_dir: &Path) -> std::io::Result<()> {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
 }
 
-/// A running target: its port and, for the poolers, the process.
+/// A running target: its port and, for the poolers, the process and what
+/// it takes to start it again.
 pub struct Target {
     pub kind: Kind,
     pub port: u16,
     process: Option<SluiceProcess>,
+    /// (program, ini) the pooler was started with.
+    launch: Option<(PathBuf, String)>,
 }
 
 impl Target {
@@ -191,7 +195,22 @@ impl Target {
             kind: Kind::Direct,
             port: cluster.port,
             process: None,
+            launch: None,
         }
+    }
+
+    /// Stops the pooler and starts a fresh one with the same settings (on
+    /// a new port), so no run inherits another's servers, prepared
+    /// statements or memory. Direct targets are left alone.
+    pub fn restart(&mut self) -> Result<(), String> {
+        let Some((program, ini)) = &self.launch else {
+            return Ok(());
+        };
+        drop(self.process.take());
+        let process = launch(self.kind, program, ini)?;
+        self.port = process.port;
+        self.process = Some(process);
+        Ok(())
     }
 
     /// The pooler's pid (the one whose CPU and RSS are measured).
@@ -218,15 +237,28 @@ pub fn start_pooler(kind: Kind, binary: &Path, cfg: &PoolerConfig) -> Result<Tar
         binary.to_owned()
     };
     let ini = pooler_ini(kind, cfg);
-    let process = catch_unwind(AssertUnwindSafe(|| {
-        SluiceProcess::start(&program, &ini, &userlist())
-    }))
-    .map_err(|e| format!("{} did not start: {}", kind.name(), panic_text(&e)))?;
+    let process = launch(kind, &program, &ini)?;
     Ok(Target {
         kind,
         port: process.port,
         process: Some(process),
+        launch: Some((program, ini)),
     })
+}
+
+/// CPUs the poolers run on (`--pin`); unset = wherever the OS likes.
+pub static POOLER_CPUS: OnceLock<Vec<usize>> = OnceLock::new();
+
+fn launch(kind: Kind, program: &Path, ini: &str) -> Result<SluiceProcess, String> {
+    let process = catch_unwind(AssertUnwindSafe(|| {
+        SluiceProcess::start(program, ini, &userlist())
+    }))
+    .map_err(|e| format!("{} did not start: {}", kind.name(), panic_text(&e)))?;
+    if let Some(cpus) = POOLER_CPUS.get() {
+        crate::procstat::pin_process(process.pid(), cpus)
+            .map_err(|e| format!("cannot pin {} to CPUs {cpus:?}: {e}", kind.name()))?;
+    }
+    Ok(process)
 }
 
 /// A one-line script that execs PgBouncer with `-u postgres`, so the
