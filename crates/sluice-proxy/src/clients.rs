@@ -10,7 +10,6 @@ use std::task::{Context, Poll};
 use futures_util::task::AtomicWaker;
 use sluice_pool::info::now_micros;
 use sluice_pool::PoolKey;
-use tokio_util::sync::CancellationToken;
 
 /// How a client appears in SHOW CLIENTS' `ptr` and in log lines.
 pub fn client_ptr(id: u64) -> String {
@@ -47,9 +46,8 @@ pub struct ClientInfo {
     wait_since: AtomicU64,
     server: AtomicU64,
     prepared: AtomicUsize,
-    kill: CancellationToken,
     kill_reason: Mutex<String>,
-    /// The session's own cheap view of `kill`, polled at every wait.
+    /// Set by KILL; the session's task polls it at every wait.
     killed: AtomicBool,
     kill_waker: AtomicWaker,
 }
@@ -125,11 +123,12 @@ impl ClientInfo {
         *self.kill_reason.lock().unwrap_or_else(|e| e.into_inner()) = reason.to_string();
         self.killed.store(true, Ordering::Release);
         self.kill_waker.wake();
-        self.kill.cancel();
     }
 
-    /// Ready once the client is killed; wakes the task that polled it
-    /// last. A few atomics, where the token's future takes two locks.
+    /// Ready once the client is killed; KILL wakes the task that polled it
+    /// last (one task per client). A few atomics per poll, where a
+    /// CancellationToken's future takes two locks and its node a heap
+    /// allocation per client.
     pub fn poll_killed(&self, cx: &mut Context<'_>) -> Poll<()> {
         if self.killed.load(Ordering::Acquire) {
             return Poll::Ready(());
@@ -140,10 +139,6 @@ impl ClientInfo {
         } else {
             Poll::Pending
         }
-    }
-
-    pub fn kill_token(&self) -> CancellationToken {
-        self.kill.clone()
     }
 
     pub fn kill_reason(&self) -> String {
@@ -195,7 +190,6 @@ impl ClientRegistry {
             wait_since: AtomicU64::new(0),
             server: AtomicU64::new(0),
             prepared: AtomicUsize::new(0),
-            kill: CancellationToken::new(),
             kill_reason: Mutex::new(String::new()),
             killed: AtomicBool::new(false),
             kill_waker: AtomicWaker::new(),

@@ -136,7 +136,6 @@ pub async fn serve(
     admin: AdminUser,
     info: Arc<ClientInfo>,
 ) {
-    let kill = info.kill_token();
     let stats = shared.stats.db(show::ADMIN_DB);
     stats.add(&Totals {
         client_login_count: 1,
@@ -145,7 +144,9 @@ pub async fn serve(
     loop {
         let msg = tokio::select! {
             m = io.read_message() => m,
-            _ = kill.cancelled() => Err(ClientError::fatal("08P01", info.kill_reason())),
+            _ = std::future::poll_fn(|cx| info.poll_killed(cx)) => {
+                Err(ClientError::fatal("08P01", info.kill_reason()))
+            }
         };
         let msg = match msg {
             Ok(m) => m,

@@ -64,7 +64,7 @@ pub async fn serve(stream: ClientStream, peer: String, shared: Arc<Shared>) {
         }
     };
     let info = match r {
-        Ok(Some(Login::Pool(i))) => i,
+        Ok(Some(Login::Pool(i))) => *i,
         Ok(Some(Login::Admin(a))) => {
             if g.log_connections {
                 tracing::info!(
@@ -215,7 +215,7 @@ fn new_client(
 
 /// Where a login leads: a pool, or the admin console.
 enum Login {
-    Pool(LoginInfo),
+    Pool(Box<LoginInfo>),
     Admin(crate::admin::AdminUser),
 }
 
@@ -350,7 +350,9 @@ async fn login(
     }
     let mut params = ClientParams::from_startup(&startup, &g.ignore_startup_parameters)?;
     if g.application_name_add_host {
-        let app = params.tracked.entry("application_name").or_default();
+        let app = params
+            .tracked
+            .get_or_insert_with("application_name", String::new);
         *app = format!("{app} - {peer}");
         params.fingerprint = 0;
     }
@@ -482,14 +484,14 @@ async fn login(
             tls_text(io)
         );
     }
-    Ok(Some(Login::Pool(LoginInfo {
+    Ok(Some(Login::Pool(Box::new(LoginInfo {
         route,
         params,
         cancel,
         timeouts,
         user,
         database,
-    })))
+    }))))
 }
 
 /// [users] values first, then the database entry's, then [pgbouncer].

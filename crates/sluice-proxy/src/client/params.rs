@@ -31,10 +31,53 @@ pub fn canonical(name: &str) -> Option<&'static str> {
         .find(|t| t.eq_ignore_ascii_case(name))
 }
 
+/// Values of the TRACKED parameters, in a slot each: smaller than a map
+/// (every client has one).
+#[derive(Debug, Clone, Default, Hash)]
+pub struct Tracked([Option<String>; TRACKED.len()]);
+
+impl Tracked {
+    fn slot(name: &str) -> Option<usize> {
+        TRACKED.iter().position(|t| *t == name)
+    }
+
+    /// The value of `name` (spelled as in TRACKED).
+    pub fn get(&self, name: &str) -> Option<&String> {
+        self.0[Self::slot(name)?].as_ref()
+    }
+
+    pub fn insert(&mut self, name: &str, value: String) {
+        if let Some(i) = Self::slot(name) {
+            self.0[i] = Some(value);
+        }
+    }
+
+    /// The value of `name`, set with `f()` first if missing. `name` must
+    /// be one of TRACKED.
+    pub fn get_or_insert_with(&mut self, name: &str, f: impl FnOnce() -> String) -> &mut String {
+        let i = Self::slot(name).expect("a tracked parameter");
+        self.0[i].get_or_insert_with(f)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &String)> {
+        TRACKED
+            .iter()
+            .zip(&self.0)
+            .filter_map(|(k, v)| Some((*k, v.as_ref()?)))
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&'static str, &mut String)> {
+        TRACKED
+            .iter()
+            .zip(&mut self.0)
+            .filter_map(|(k, v)| Some((*k, v.as_mut()?)))
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ClientParams {
     /// Values of the TRACKED parameters this client expects.
-    pub tracked: BTreeMap<&'static str, String>,
+    pub tracked: Tracked,
     /// Other settings from startup, lower-cased names.
     pub extra: BTreeMap<String, String>,
     /// A hash of all of the above; 0 = not computed since the last change
@@ -98,13 +141,13 @@ impl ClientParams {
         for (k, v) in server_params {
             match canonical(k) {
                 Some(c) => {
-                    let v = self.tracked.entry(c).or_insert_with(|| v.clone());
+                    let v = self.tracked.get_or_insert_with(c, || v.clone());
                     out.push((k.clone(), v.clone()));
                 }
                 None => out.push((k.clone(), v.clone())),
             }
         }
-        for (k, v) in &self.tracked {
+        for (k, v) in self.tracked.iter() {
             if !server_params.iter().any(|(s, _)| s == k) {
                 out.push((k.to_string(), v.clone()));
             }
@@ -149,8 +192,8 @@ impl ClientParams {
         // config file do, so list settings such as search_path=a,b keep
         // their meaning (SET x TO 'a,b' would make it one quoted name).
         let mut sets = Vec::new();
-        for (name, want) in &self.tracked {
-            if let Some(have) = server.params.get(*name) {
+        for (name, want) in self.tracked.iter() {
+            if let Some(have) = server.params.get(name) {
                 if have != want {
                     sets.push(set_config(name, want));
                 }
@@ -184,7 +227,7 @@ impl ClientParams {
     /// comparison matches.
     pub fn adopt_server_values(&mut self, server: &ServerConn) {
         for (name, v) in self.tracked.iter_mut() {
-            if let Some(have) = server.params.get(*name) {
+            if let Some(have) = server.params.get(name) {
                 if have != v {
                     self.fingerprint = 0;
                     *v = have.clone();

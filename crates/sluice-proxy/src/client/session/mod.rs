@@ -98,7 +98,9 @@ pub struct Session<S> {
     stmts: ClientStatements,
     /// max_prepared_statements when statements are tracked, else 0.
     max_prepared: usize,
-    timer: Pin<Box<Sleep>>,
+    /// Made the first time a timeout applies (none do by default): an
+    /// idle client without timeouts carries no timer.
+    timer: Option<Pin<Box<Sleep>>>,
     timer_armed: bool,
     /// A write went into a buffering layer (TLS) that may still hold it.
     client_needs_flush: bool,
@@ -166,7 +168,7 @@ impl<S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static> Session<S> 
             expect: ExpectQueue::default(),
             stmts: ClientStatements::default(),
             max_prepared,
-            timer: Box::pin(tokio::time::sleep(Duration::from_secs(3600))),
+            timer: None,
             timer_armed: false,
             client_needs_flush: false,
             server_needs_flush: false,
@@ -238,7 +240,10 @@ impl<S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static> Session<S> 
         let deadline = self.deadline();
         match deadline {
             Some(d) => {
-                self.timer.as_mut().reset(d.into());
+                match &mut self.timer {
+                    Some(t) => t.as_mut().reset(d.into()),
+                    None => self.timer = Some(Box::pin(tokio::time::sleep_until(d.into()))),
+                }
                 self.timer_armed = true;
             }
             None => self.timer_armed = false,
@@ -360,7 +365,11 @@ impl<S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static> Session<S> 
             if self.info.poll_killed(cx).is_ready() {
                 return Poll::Ready(Event::Killed);
             }
-            if self.timer_armed && self.timer.as_mut().poll(cx).is_ready() {
+            let timer_fired = match (self.timer_armed, &mut self.timer) {
+                (true, Some(t)) => t.as_mut().poll(cx).is_ready(),
+                _ => false,
+            };
+            if timer_fired {
                 self.timer_armed = false;
                 return Poll::Ready(Event::Timer);
             }
