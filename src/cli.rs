@@ -9,7 +9,12 @@ pub struct Args {
     pub quiet: bool,
     pub verbose: u8,
     pub user: Option<String>,
-    pub config: PathBuf,
+    /// pgbouncer.ini; none = configured by the environment alone.
+    pub config: Option<PathBuf>,
+    /// --env: read the environment's settings too (over the file's).
+    pub env: bool,
+    /// --print-config: show the effective configuration and exit.
+    pub print_config: bool,
 }
 
 pub enum Command {
@@ -21,7 +26,11 @@ pub enum Command {
 const USAGE: &str = "sluice is a PgBouncer-compatible PostgreSQL connection pooler.
 
 Usage:
-  sluice [OPTION]... CONFIG_FILE
+  sluice [OPTION]... [CONFIG_FILE]
+
+Without CONFIG_FILE the configuration comes from environment variables, as
+the pgbouncer/pgbouncer, edoburu/pgbouncer and bitnami/pgbouncer container
+images take them (DATABASES_HOST, DATABASE_URL, DB_HOST, POSTGRESQL_HOST, …).
 
 Options:
   -d, --daemon         run in background (as a daemon)
@@ -31,6 +40,8 @@ Options:
   -R, --reboot         online restart (not supported by Sluice)
   -V, --version        show version, then exit
   -h, --help           show this help, then exit
+      --env            with CONFIG_FILE: environment variables override it
+      --print-config   show the effective configuration (secrets masked), then exit
 
 Signals: SIGHUP reloads the config and auth_file; SIGINT waits for servers to
 be released, then exits; SIGTERM waits for clients to leave, then exits;
@@ -42,7 +53,9 @@ pub fn parse(args: impl Iterator<Item = String>) -> Result<Command, String> {
         quiet: false,
         verbose: 0,
         user: None,
-        config: PathBuf::new(),
+        config: None,
+        env: false,
+        print_config: false,
     };
     let mut config = None;
     let mut it = args.peekable();
@@ -62,6 +75,8 @@ pub fn parse(args: impl Iterator<Item = String>) -> Result<Command, String> {
                         None => it.next().ok_or("option '--user' requires an argument")?,
                     })
                 }
+                "env" => a.env = true,
+                "print-config" => a.print_config = true,
                 "version" => return Ok(version()),
                 "help" => return Ok(help()),
                 "reboot" => return Err(reboot()),
@@ -98,7 +113,7 @@ pub fn parse(args: impl Iterator<Item = String>) -> Result<Command, String> {
             return Err(format!("unexpected argument '{arg}'"));
         }
     }
-    a.config = config.ok_or("no config file given")?;
+    a.config = config;
     Ok(Command::Run(a))
 }
 
@@ -138,12 +153,16 @@ mod tests {
         assert!(a.daemon && a.quiet);
         assert_eq!(a.verbose, 2);
         assert_eq!(a.user.as_deref(), Some("bob"));
-        assert_eq!(a.config, PathBuf::from("x.ini"));
+        assert_eq!(a.config, Some(PathBuf::from("x.ini")));
+        assert!(!a.env && !a.print_config);
         let a = run(&["--daemon", "--verbose", "--user=al", "y.ini"]).unwrap();
         assert!(a.daemon);
         assert_eq!(a.user.as_deref(), Some("al"));
         assert!(run(&["-R", "x.ini"]).unwrap_err().contains("not supported"));
-        assert!(run(&[]).is_err());
+        // No file: the environment configures Sluice.
+        assert_eq!(run(&[]).unwrap().config, None);
+        let a = run(&["--env", "--print-config", "z.ini"]).unwrap();
+        assert!(a.env && a.print_config);
         assert!(run(&["-x", "a.ini"]).is_err());
     }
 }

@@ -4,6 +4,7 @@
 
 mod cli;
 mod logging;
+mod print_config;
 mod process;
 
 use std::process::ExitCode;
@@ -12,7 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sluice_auth::Userlist;
-use sluice_config::Config;
+use sluice_config::env::EnvVars;
+use sluice_config::{Config, ConfigSource, Loaded};
 use sluice_proxy::{Shared, ShutdownMode};
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -25,20 +27,36 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let (config, warnings) = match sluice_config::load(&args.config) {
-        Ok(c) => c,
+    // No file: the environment alone (the container images' variables);
+    // --env: the environment over the file.
+    let source = ConfigSource {
+        file: args.config.clone(),
+        env: (args.config.is_none() || args.env).then(EnvVars::from_process),
+    };
+    let loaded = match source.load() {
+        Ok(l) => l,
         Err(e) => {
             eprintln!("FATAL {e}");
             return ExitCode::from(1);
         }
     };
-    let userlist = match sluice_proxy::reload::load_userlist(&config) {
+    let userlist = match sluice_proxy::reload::load_userlist(&loaded) {
         Ok(u) => u,
         Err(e) => {
             eprintln!("FATAL {e}");
             return ExitCode::from(1);
         }
     };
+    if args.print_config {
+        print!("{}", print_config::render(&loaded, &userlist));
+        return ExitCode::SUCCESS;
+    }
+    let Loaded {
+        config,
+        warnings,
+        dialect,
+        ..
+    } = loaded;
     if args.daemon {
         if config.general.pidfile.is_none() {
             eprintln!("FATAL: without pidfile set, daemonization (-d) is not allowed");
@@ -66,6 +84,9 @@ fn main() -> ExitCode {
     }) {
         eprintln!("FATAL: cannot open logfile: {e}");
         return ExitCode::from(1);
+    }
+    if let Some(dialect) = dialect {
+        tracing::info!("configuration from the environment ({dialect} variables)");
     }
     for w in &warnings {
         tracing::warn!("{w}");
@@ -99,13 +120,13 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let code = rt.block_on(run(args.config.clone(), config, userlist));
+    let code = rt.block_on(run(source, config, userlist));
     // Client tasks may still hold sockets; do not wait for them.
     rt.shutdown_timeout(Duration::from_millis(100));
     code
 }
 
-async fn run(path: std::path::PathBuf, config: Config, userlist: Userlist) -> ExitCode {
+async fn run(source: ConfigSource, config: Config, userlist: Userlist) -> ExitCode {
     // Handlers first: once the port accepts, a SIGHUP must not kill us.
     let (Ok(mut hup), Ok(mut term), Ok(mut int), Ok(mut quit), Ok(mut usr1), Ok(mut usr2)) = (
         signal(SignalKind::hangup()),
@@ -138,7 +159,7 @@ async fn run(path: std::path::PathBuf, config: Config, userlist: Userlist) -> Ex
         listeners.describe().join(", ")
     );
     let shared = Shared::new(config, userlist, tls, hba);
-    shared.set_config_path(path.clone());
+    shared.set_config_source(source);
     let mut console = shared.shutdown_requests();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(sluice_proxy::run(shared.clone(), listeners, stop_rx));

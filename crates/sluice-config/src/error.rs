@@ -107,6 +107,11 @@ pub enum ConfigError {
         name: String,
         message: String,
     },
+
+    /// Environment variables that cannot be used (the container images'
+    /// dialects): the message names the variables.
+    #[error("environment: {0}")]
+    Env(String),
 }
 
 impl ConfigError {
@@ -115,6 +120,7 @@ impl ConfigError {
     pub fn location(&self) -> (&Path, Option<usize>) {
         match self {
             ConfigError::Io { path, .. } => (path, None),
+            ConfigError::Env(_) => (Path::new("<environment>"), None),
             ConfigError::IncludeIo { file, line, .. }
             | ConfigError::Syntax { file, line, .. }
             | ConfigError::Include { file, line, .. }

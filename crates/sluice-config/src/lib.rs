@@ -28,6 +28,7 @@
 
 mod connstr;
 mod databases;
+pub mod env;
 mod error;
 mod general;
 mod ini;
@@ -40,7 +41,7 @@ mod values;
 #[cfg(test)]
 mod tests;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use connstr::parse_connstr;
 pub use databases::{
@@ -69,6 +70,75 @@ pub fn load(path: &Path) -> Result<(Config, Vec<Warning>), ConfigError> {
 pub fn parse_str(text: &str, origin: &Path) -> Result<(Config, Vec<Warning>), ConfigError> {
     let events = ini::read_events(text, origin)?;
     loader::build(events, origin)
+}
+
+/// Where the configuration comes from: a pgbouncer.ini, the environment
+/// (the container images' variables), or both — the environment's lines
+/// then come after the file's, so they win.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSource {
+    pub file: Option<PathBuf>,
+    /// Read when set: when no file is given, or with `--env`.
+    pub env: Option<env::EnvVars>,
+}
+
+/// A configuration as loaded from a [`ConfigSource`].
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<Warning>,
+    /// The environment's dialect, if it configured anything.
+    pub dialect: Option<env::Dialect>,
+    /// userlist.txt lines the environment adds.
+    pub env_userlist: String,
+    /// Whether they win over the auth_file's lines for the same user.
+    pub env_userlist_wins: bool,
+}
+
+impl ConfigSource {
+    /// Reads the file (and its includes) and the environment.
+    pub fn load(&self) -> Result<Loaded, ConfigError> {
+        let mut events = Vec::new();
+        let origin = match &self.file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                events = ini::read_events(&text, path)?;
+                path.clone()
+            }
+            None => PathBuf::from("<environment>"),
+        };
+        let from_env = match &self.env {
+            Some(vars) => env::from_env(vars)?,
+            None => None,
+        };
+        if self.file.is_none() && from_env.is_none() {
+            return Err(ConfigError::Env(
+                "no config file given, and no configuration in the environment \
+                 (DATABASES_HOST, DATABASE_URL, DB_HOST, POSTGRESQL_HOST, … as the \
+                 pgbouncer/pgbouncer, edoburu/pgbouncer and bitnami/pgbouncer images \
+                 take them)"
+                    .into(),
+            ));
+        }
+        let (dialect, env_userlist, env_userlist_wins) = match from_env {
+            Some(e) => {
+                events.extend(e.events);
+                (Some(e.dialect), e.userlist, e.userlist_wins)
+            }
+            None => (None, String::new(), false),
+        };
+        let (config, warnings) = loader::build(events, &origin)?;
+        Ok(Loaded {
+            config,
+            warnings,
+            dialect,
+            env_userlist,
+            env_userlist_wins,
+        })
+    }
 }
 
 /// The `[pgbouncer]` keys Sluice reads, and those it accepts but does not

@@ -2,10 +2,8 @@
 //! the hba rules — and installing it, keeping the old configuration when
 //! anything is invalid. Used at start, on SIGHUP and by RELOAD.
 
-use std::path::Path;
-
 use sluice_auth::{Hba, Userlist};
-use sluice_config::Config;
+use sluice_config::{Config, ConfigSource, Loaded};
 
 use crate::shared::{load_hba, Shared, TlsState};
 
@@ -21,23 +19,36 @@ pub fn load_tls_and_hba(config: &Config) -> Result<(TlsState, Option<Hba>), Stri
     Ok((tls, hba))
 }
 
-pub fn load_userlist(config: &Config) -> Result<Userlist, String> {
-    match &config.general.auth_file {
+/// The auth_file's users, plus those the environment adds (edoburu's and
+/// bitnami's images write their user into the userlist; here it stays in
+/// memory): for a user in both, bitnami's entry wins (that image rewrites
+/// its file), edoburu's does not (that image only adds missing users).
+pub fn load_userlist(loaded: &Loaded) -> Result<Userlist, String> {
+    let mut users = match &loaded.config.general.auth_file {
         Some(p) => {
-            sluice_auth::load_userlist(p).map_err(|e| format!("auth_file {}: {e}", p.display()))
+            sluice_auth::load_userlist(p).map_err(|e| format!("auth_file {}: {e}", p.display()))?
         }
-        None => Ok(Userlist::default()),
+        None => Userlist::default(),
+    };
+    let from_env = sluice_auth::parse_userlist(&loaded.env_userlist)
+        .map_err(|e| format!("userlist from the environment: {e}"))?;
+    for (user, secret) in from_env {
+        if loaded.env_userlist_wins || !users.contains_key(&user) {
+            users.insert(user, secret);
+        }
     }
+    Ok(users)
 }
 
-/// Re-reads everything from `path` and installs it; on any error the old
-/// configuration stays and the reason is returned.
-pub fn reload(shared: &Shared, path: &Path) -> Result<(), String> {
-    let (config, warnings) = sluice_config::load(path).map_err(|e| e.to_string())?;
-    for w in &warnings {
+/// Re-reads everything from `source` and installs it; on any error the
+/// old configuration stays and the reason is returned.
+pub fn reload(shared: &Shared, source: &ConfigSource) -> Result<(), String> {
+    let loaded = source.load().map_err(|e| e.to_string())?;
+    for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
-    let userlist = load_userlist(&config)?;
+    let userlist = load_userlist(&loaded)?;
+    let config = loaded.config;
     let (tls, hba) = load_tls_and_hba(&config)?;
     let old = shared.config();
     if old.general.listen_addr != config.general.listen_addr

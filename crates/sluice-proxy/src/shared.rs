@@ -92,7 +92,7 @@ pub struct Shared {
     pub registry: Arc<ClientRegistry>,
     pub pause: PauseGate,
     /// The ini file RELOAD re-reads (None when configured otherwise).
-    pub config_path: RwLock<Option<std::path::PathBuf>>,
+    pub config_source: RwLock<Option<sluice_config::ConfigSource>>,
     /// Unix microseconds at start.
     pub started: u64,
     shutdown_tx: tokio::sync::watch::Sender<Option<ShutdownMode>>,
@@ -115,7 +115,7 @@ impl Shared {
             verifiers: Arc::new(sluice_auth::ScramVerifiers::default()),
             registry: Arc::new(ClientRegistry::default()),
             pause: PauseGate::default(),
-            config_path: RwLock::new(None),
+            config_source: RwLock::new(None),
             started: sluice_pool::info::now_micros(),
             shutdown_tx: tokio::sync::watch::channel(None).0,
         })
@@ -131,20 +131,26 @@ impl Shared {
         self.shutdown_tx.subscribe()
     }
 
-    pub fn set_config_path(&self, path: std::path::PathBuf) {
-        *self.config_path.write().unwrap_or_else(|e| e.into_inner()) = Some(path);
+    pub fn set_config_source(&self, source: sluice_config::ConfigSource) {
+        *self
+            .config_source
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(source);
     }
 
     /// RELOAD / SIGHUP: re-reads the ini and auth files.
     pub fn reload_from_disk(&self) -> Result<(), String> {
-        let path = self
-            .config_path
+        let source = self
+            .config_source
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
-            .ok_or_else(|| "no configuration file to reload".to_string())?;
-        tracing::info!("reloading {}", path.display());
-        crate::reload::reload(self, &path)?;
+            .ok_or_else(|| "no configuration to reload".to_string())?;
+        match &source.file {
+            Some(path) => tracing::info!("reloading {}", path.display()),
+            None => tracing::info!("reloading the configuration from the environment"),
+        }
+        crate::reload::reload(self, &source)?;
         tracing::info!("configuration reloaded");
         Ok(())
     }

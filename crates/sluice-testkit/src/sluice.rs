@@ -16,8 +16,21 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
 /// common PgBouncer container images do); removed from the child's
 /// environment by [`SluiceProcess::start`] so a developer's shell cannot leak
 /// into a test.
-const OVERLAY_PREFIXES: &[&str] = &["PGBOUNCER_", "DATABASES_"];
-const OVERLAY_VARS: &[&str] = &["DATABASE_URL", "DATABASES"];
+/// The container images' variables (Sluice reads them with --env or
+/// without a config file): never inherited from the test's environment.
+const OVERLAY_PREFIXES: &[&str] = &["PGBOUNCER_", "DATABASES_", "DB_", "POSTGRESQL_"];
+const OVERLAY_VARS: &[&str] = &[
+    "DATABASE_URL",
+    "DATABASE_URLS",
+    "DATABASES",
+    "AUTH_TYPE",
+    "AUTH_FILE",
+    "LISTEN_PORT",
+    "LISTEN_ADDR",
+    "POOL_MODE",
+    "MAX_CLIENT_CONN",
+    "DEFAULT_POOL_SIZE",
+];
 
 /// The Sluice binary of this build: `$SLUICE_BIN` if set, else `sluice` in the
 /// target directory of the running test (`target/<profile>/sluice`). Tests of
@@ -83,20 +96,44 @@ impl SluiceProcess {
         let dir = new_temp_dir();
         let port = free_port();
         let ini_path = dir.join("pgbouncer.ini");
-        let log_path = dir.join("sluice.log");
         let ini_text = substitute(ini, port, &dir);
         let port = listen_port(&ini_text).unwrap_or(port);
         write(&ini_path, &ini_text);
         write(&dir.join("userlist.txt"), userlist);
+        SluiceProcess::spawn(binary, Some(ini_path), dir, port, env)
+    }
 
+    /// Starts `binary` with no config file, configured by `env` alone (the
+    /// container images' variables), expecting it to listen on `port`. Any
+    /// `{dir}` in a value is replaced with the process's temp dir.
+    pub fn start_env_only(binary: &Path, env: &[(&str, &str)], port: u16) -> SluiceProcess {
+        let dir = new_temp_dir();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.replace("{dir}", &dir.to_string_lossy())))
+            .collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        SluiceProcess::spawn(binary, None, dir, port, &env)
+    }
+
+    fn spawn(
+        binary: &Path,
+        ini_path: Option<PathBuf>,
+        dir: PathBuf,
+        port: u16,
+        env: &[(&str, &str)],
+    ) -> SluiceProcess {
+        let log_path = dir.join("sluice.log");
         let log = File::create(&log_path)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", log_path.display()));
         let log_err = log
             .try_clone()
             .unwrap_or_else(|e| panic!("cannot clone log handle: {e}"));
         let mut cmd = Command::new(binary);
-        cmd.arg(&ini_path)
-            .current_dir(&dir)
+        if let Some(ini) = &ini_path {
+            cmd.arg(ini);
+        }
+        cmd.current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err);
@@ -119,8 +156,8 @@ impl SluiceProcess {
         ));
         let mut process = SluiceProcess {
             port,
+            ini_path: ini_path.unwrap_or_else(|| dir.join("pgbouncer.ini")),
             dir,
-            ini_path,
             log_path,
             child,
             watchdog,
