@@ -253,3 +253,18 @@ sluice_ensure_pgbouncer_exporter() {
     fi
     export SLUICE_PGBOUNCER_EXPORTER="$script"
 }
+
+# Validates docker/docker-compose.yml with `docker-compose config` (no
+# Docker engine needed), installing Debian's docker-compose package if it
+# is missing; says so and goes on when it cannot be installed.
+sluice_check_compose_file() {
+    if ! command -v docker-compose >/dev/null 2>&1; then
+        if ! (sluice_apt_install docker-compose) >/dev/null 2>&1; then
+            sluice_say "docker-compose not installable here: docker/docker-compose.yml not checked"
+            return 0
+        fi
+    fi
+    sluice_say "==> docker-compose -f docker/docker-compose.yml config -q"
+    docker-compose -f "$SLUICE_ROOT/docker/docker-compose.yml" config -q ||
+        sluice_die "docker/docker-compose.yml is not a valid Compose file"
+}

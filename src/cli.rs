@@ -15,6 +15,8 @@ pub struct Args {
     pub env: bool,
     /// --print-config: show the effective configuration and exit.
     pub print_config: bool,
+    /// `sluice health …`: check the running pooler (HEALTHCHECK).
+    pub health: bool,
 }
 
 pub enum Command {
@@ -27,6 +29,7 @@ const USAGE: &str = "sluice is a PgBouncer-compatible PostgreSQL connection pool
 
 Usage:
   sluice [OPTION]... [CONFIG_FILE]
+  sluice health [--env] [CONFIG_FILE]   check the running pooler (exit 0 = healthy)
 
 Without CONFIG_FILE the configuration comes from environment variables, as
 the pgbouncer/pgbouncer, edoburu/pgbouncer and bitnami/pgbouncer container
@@ -56,9 +59,14 @@ pub fn parse(args: impl Iterator<Item = String>) -> Result<Command, String> {
         config: None,
         env: false,
         print_config: false,
+        health: false,
     };
     let mut config = None;
     let mut it = args.peekable();
+    if it.peek().map(String::as_str) == Some("health") {
+        it.next();
+        a.health = true;
+    }
     while let Some(arg) = it.next() {
         if let Some(long) = arg.strip_prefix("--") {
             let (name, value) = match long.split_once('=') {
@@ -162,7 +170,10 @@ mod tests {
         // No file: the environment configures Sluice.
         assert_eq!(run(&[]).unwrap().config, None);
         let a = run(&["--env", "--print-config", "z.ini"]).unwrap();
-        assert!(a.env && a.print_config);
+        assert!(a.env && a.print_config && !a.health);
+        let a = run(&["health", "z.ini"]).unwrap();
+        assert!(a.health);
+        assert_eq!(a.config, Some(PathBuf::from("z.ini")));
         assert!(run(&["-x", "a.ini"]).is_err());
     }
 }

@@ -3,6 +3,7 @@
 //! and the runtime that runs the proxy.
 
 mod cli;
+mod health;
 mod logging;
 mod print_config;
 mod process;
@@ -47,6 +48,9 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if args.health {
+        return health::run(&loaded.config);
+    }
     if args.print_config {
         print!("{}", print_config::render(&loaded, &userlist));
         return ExitCode::SUCCESS;

@@ -1,7 +1,9 @@
 //! End-to-end: Sluice configured by environment variables alone, in each
 //! of the three container images' dialects (pgbouncer/pgbouncer,
 //! edoburu/pgbouncer, bitnami/pgbouncer), in front of a real PostgreSQL;
-//! `--print-config` masking secrets; a mix of dialects refused.
+//! `--print-config` masking secrets; a mix of dialects refused; `sluice
+//! health` (the container HEALTHCHECK) against a running and a stopped
+//! pooler.
 
 mod common;
 
@@ -60,6 +62,38 @@ async fn pgbouncer_image_variables_alone_run_a_transaction_pooler() {
         "{}",
         sluice.log()
     );
+
+    // The HEALTHCHECK: same variables, a console login and SHOW VERSION,
+    // over the unix socket (the own OS user) and over TCP (auth_type any).
+    let dir = sluice.dir.to_string_lossy().into_owned();
+    let env = [
+        ("DATABASES_HOST", "127.0.0.1"),
+        ("PGBOUNCER_LISTEN_ADDR", "127.0.0.1"),
+        ("PGBOUNCER_LISTEN_PORT", listen.as_str()),
+    ];
+    for socket_dir in [dir.as_str(), ""] {
+        let mut env = env.to_vec();
+        env.push(("PGBOUNCER_UNIX_SOCKET_DIR", socket_dir));
+        let out = sluice_with_env(&["health"], &env);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        assert!(
+            text.contains("console answers SHOW VERSION: PgBouncer") && text.contains("Sluice"),
+            "{text}"
+        );
+        let via = if socket_dir.is_empty() {
+            "127.0.0.1"
+        } else {
+            ".s.PGSQL."
+        };
+        assert!(text.contains(via), "{text}");
+    }
+    drop(sluice);
+    let mut env = env.to_vec();
+    env.push(("PGBOUNCER_UNIX_SOCKET_DIR", ""));
+    let out = sluice_with_env(&["health"], &env);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("unhealthy: cannot connect"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,6 +125,19 @@ async fn edoburu_database_url_alone_runs_a_pooler_with_its_userlist_entry() {
         (user.as_str(), db.as_str()),
         (tenant.user.as_str(), tenant.db.as_str())
     );
+    // No unix socket (the image's default) and md5 for the console: the
+    // health check sees the pooler ask for a password.
+    let out = sluice_with_env(
+        &["health"],
+        &[
+            ("DATABASE_URL", &url),
+            ("LISTEN_ADDR", "127.0.0.1"),
+            ("LISTEN_PORT", &listen),
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("answers logins"), "{text}");
     let wrong = sluice.url(&tenant.user, "wrong", &tenant.db);
     let Err(e) = sluice_testkit::try_connect(&wrong).await else {
         panic!("a wrong password got in");
