@@ -14,7 +14,10 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use bytes::BytesMut;
 use sluice_config::Config;
+use sluice_protocol::backend::{self, AuthRequest};
+use sluice_protocol::builders;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -75,28 +78,18 @@ fn report(result: Result<String, String>, addr: &str) -> ExitCode {
 
 /// Startup as `pgbouncer` to the console, then SHOW VERSION if let in.
 fn check(mut s: impl Conn) -> Result<String, String> {
-    let mut body = Vec::new();
-    body.extend_from_slice(&196_608u32.to_be_bytes());
-    for (k, v) in [
+    let packet = builders::startup_message(&[
         ("user", "pgbouncer"),
         ("database", "pgbouncer"),
         ("application_name", "sluice-health"),
-    ] {
-        body.extend_from_slice(k.as_bytes());
-        body.push(0);
-        body.extend_from_slice(v.as_bytes());
-        body.push(0);
-    }
-    body.push(0);
-    let mut packet = ((body.len() + 4) as u32).to_be_bytes().to_vec();
-    packet.extend_from_slice(&body);
+    ]);
     s.write_all(&packet).map_err(|e| format!("write: {e}"))?;
     let (tag, body) = read_message(&mut s)?;
     match tag {
-        b'R' if body.get(..4) == Some(&[0, 0, 0, 0]) => {}
+        b'R' if matches!(backend::auth_request(&body), Ok(AuthRequest::Ok)) => {}
         b'R' => {
             // A password is wanted: the pooler answers logins.
-            let _ = s.write_all(&[b'X', 0, 0, 0, 4]);
+            let _ = s.write_all(&terminate());
             return Ok("answers logins (the console wants a password)".into());
         }
         b'E' => {
@@ -119,22 +112,24 @@ fn check(mut s: impl Conn) -> Result<String, String> {
             _ => {}
         }
     }
-    let sql = b"SHOW VERSION\0";
-    let mut q = vec![b'Q'];
-    q.extend_from_slice(&((sql.len() + 4) as u32).to_be_bytes());
-    q.extend_from_slice(sql);
+    let mut q = BytesMut::new();
+    builders::put_query(&mut q, "SHOW VERSION");
     s.write_all(&q).map_err(|e| format!("write: {e}"))?;
     let mut version = None;
     loop {
         let (tag, body) = read_message(&mut s)?;
         match tag {
-            b'D' => version = first_column(&body),
+            b'D' => {
+                version = backend::data_row(&body)
+                    .ok()
+                    .and_then(|r| r.into_iter().next().flatten())
+            }
             b'E' => return Err(error_fields(&body).1),
             b'Z' => break,
             _ => {}
         }
     }
-    let _ = s.write_all(&[b'X', 0, 0, 0, 4]);
+    let _ = s.write_all(&terminate());
     version
         .map(|v| format!("console answers SHOW VERSION: {v}"))
         .ok_or_else(|| "SHOW VERSION returned no row".into())
@@ -154,23 +149,14 @@ fn read_message(s: &mut impl Read) -> Result<(u8, Vec<u8>), String> {
 
 /// (SQLSTATE, message) of an ErrorResponse body.
 fn error_fields(body: &[u8]) -> (String, String) {
-    let (mut code, mut message) = (String::new(), String::new());
-    for field in body.split(|&b| b == 0) {
-        match field.first() {
-            Some(b'C') => code = String::from_utf8_lossy(&field[1..]).into_owned(),
-            Some(b'M') => message = String::from_utf8_lossy(&field[1..]).into_owned(),
-            _ => {}
-        }
+    match backend::error_fields(body) {
+        Ok(f) => (f.code, f.message),
+        Err(e) => (String::new(), format!("malformed ErrorResponse: {e}")),
     }
-    (code, message)
 }
 
-fn first_column(body: &[u8]) -> Option<String> {
-    let n = i16::from_be_bytes([*body.first()?, *body.get(1)?]);
-    if n < 1 {
-        return None;
-    }
-    let len = i32::from_be_bytes(body.get(2..6)?.try_into().ok()?);
-    let len = usize::try_from(len).ok()?;
-    Some(String::from_utf8_lossy(body.get(6..6 + len)?).into_owned())
+fn terminate() -> BytesMut {
+    let mut out = BytesMut::new();
+    builders::put_terminate(&mut out);
+    out
 }
