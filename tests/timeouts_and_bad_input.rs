@@ -253,3 +253,49 @@ async fn a_message_over_max_packet_size_is_refused_without_buffering_it() {
     );
     pool_still_serves(&tenant, &sluice).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_requests_with_unknown_keys_cancel_nothing_and_reveal_nothing() {
+    let cluster = PgCluster::shared();
+    let tenant = Tenant::create(cluster, "badcancel");
+    let sluice = start_sluice(cluster, &tenant, "transaction", 1, "");
+    let victim = connect(&tenant.url(&sluice)).await;
+    // The real server's pid is known to the client (pg_backend_pid), the
+    // key is not; Sluice's own pid/key pair is what a cancel must name.
+    let server_pid: i32 = first_value(&victim, "SELECT pg_backend_pid()")
+        .await
+        .parse()
+        .unwrap();
+    let query = tokio::spawn(async move { victim.simple_query("SELECT pg_sleep(1.5)").await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    for (pid, key) in [
+        (server_pid, 0),
+        (server_pid, -1),
+        (0, 0),
+        (i32::MAX, i32::MIN),
+        (1, 1),
+    ] {
+        let mut s = TcpStream::connect(("127.0.0.1", sluice.port))
+            .await
+            .unwrap();
+        let mut packet = 16u32.to_be_bytes().to_vec();
+        packet.extend_from_slice(&80877102u32.to_be_bytes());
+        packet.extend_from_slice(&pid.to_be_bytes());
+        packet.extend_from_slice(&key.to_be_bytes());
+        s.write_all(&packet).await.unwrap();
+        // Closed without a word, whether or not anything matched.
+        let reply = read_to_close(&mut s, Duration::from_secs(5)).await;
+        assert!(
+            reply.is_empty(),
+            "cancel ({pid}, {key}) got an answer: {reply:?}"
+        );
+    }
+    let result = query.await.unwrap();
+    assert!(
+        result.is_ok(),
+        "a cancel with unknown keys cancelled the query: {result:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(1000));
+    pool_still_serves(&tenant, &sluice).await;
+}
