@@ -58,6 +58,19 @@ pub fn put_ready_for_query(buf: &mut BytesMut, status: u8) {
     put_message(buf, b'Z', |b| b.put_u8(status));
 }
 
+/// NegotiateProtocolVersion: the newest 3.x minor version spoken and the
+/// `_pq_.` protocol options not recognized.
+pub fn put_negotiate_protocol_version(buf: &mut BytesMut, minor: i32, unrecognized: &[&str]) {
+    put_message(buf, b'v', |b| {
+        b.put_i32(minor);
+        b.put_i32(unrecognized.len() as i32);
+        for name in unrecognized {
+            b.put_slice(name.as_bytes());
+            b.put_u8(0);
+        }
+    });
+}
+
 pub fn put_parameter_status(buf: &mut BytesMut, name: &str, value: &str) {
     put_message(buf, b'S', |b| {
         put_cstr(b, name);

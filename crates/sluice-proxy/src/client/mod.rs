@@ -296,6 +296,17 @@ async fn login(
             Handshake::Login(p) => break p,
         }
     };
+    // A newer 3.x minor version or `_pq_.` protocol options: say first
+    // what Sluice speaks (3.0, none of the options), as PostgreSQL does.
+    let options: Vec<&str> = startup
+        .params
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| k.starts_with("_pq_."))
+        .collect();
+    if startup.minor_version > 0 || !options.is_empty() {
+        builders::put_negotiate_protocol_version(&mut io.wbuf, 0, &options);
+    }
     let cfg = shared.config();
     let g = &cfg.general;
     let tls_required = matches!(

@@ -98,6 +98,10 @@ impl ClientParams {
         let mut p = ClientParams::default();
         for (name, value) in &startup.params {
             let lower = name.to_ascii_lowercase();
+            if lower.starts_with("_pq_.") {
+                // Protocol options, answered by NegotiateProtocolVersion.
+                continue;
+            }
             if PROTOCOL_KEYS.contains(&lower.as_str()) {
                 if lower == "replication" && !matches!(value.as_str(), "false" | "off" | "no" | "0")
                 {
