@@ -91,7 +91,7 @@ pub struct Shared {
     pub verifiers: Arc<sluice_auth::ScramVerifiers>,
     pub registry: Arc<ClientRegistry>,
     pub pause: PauseGate,
-    /// The ini file RELOAD re-reads (None when configured otherwise).
+    /// What RELOAD re-reads: the ini file and/or the environment.
     pub config_source: RwLock<Option<sluice_config::ConfigSource>>,
     /// Unix microseconds at start.
     pub started: u64,

@@ -10,8 +10,10 @@ use bytes::BytesMut;
 /// The room a client's buffer starts with.
 pub const READ_BUF: usize = 16 * 1024;
 
-/// Buffers kept per thread (at most 1 MiB).
+/// Buffers kept per thread, and the largest kept: at most 2 MiB a thread.
+/// A buffer that grew for a big result is freed, not kept.
 const KEEP: usize = 64;
+const MAX_KEPT: usize = 32 * 1024;
 
 thread_local! {
     static SPARE: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
@@ -27,7 +29,7 @@ pub fn take() -> BytesMut {
 /// Gives `buf` back for reuse, if nothing else still points into it.
 pub fn give(mut buf: BytesMut) {
     buf.clear();
-    if !buf.try_reclaim(READ_BUF) {
+    if !buf.try_reclaim(READ_BUF) || buf.capacity() > MAX_KEPT {
         return;
     }
     SPARE.with(|s| {
@@ -55,6 +57,17 @@ mod tests {
         assert!(again.capacity() >= READ_BUF);
         // The same allocation, moved back to its start.
         assert_eq!(again.as_ptr() as usize, ptr - 4);
+    }
+
+    #[test]
+    fn a_buffer_grown_for_a_big_result_is_not_kept() {
+        let mut big = BytesMut::with_capacity(4 << 20);
+        big.extend_from_slice(&[1; 100]);
+        let ptr = big.as_ptr();
+        give(big);
+        let next = take();
+        assert_ne!(next.as_ptr(), ptr);
+        assert!(next.capacity() <= MAX_KEPT);
     }
 
     #[test]
