@@ -1,6 +1,7 @@
 //! Floods and slow peers (issue #8): many clients at once on a small pool,
 //! a burst beyond max_client_conn, a slowloris that trickles its startup
-//! packet, a client that reads its results slowly. The full 10,000-client
+//! packet, a client that reads its results slowly, RELOAD shrinking and
+//! growing the pool under load. The full 10,000-client
 //! size runs in the benchmark harness (`scripts/bench --workloads idle`);
 //! here it is trimmed to what a 2-core CI machine does in seconds.
 
@@ -244,4 +245,70 @@ async fn raw_login(s: &mut TcpStream, tenant: &Tenant) {
             _ => {}
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_under_load_shrinks_and_grows_the_pool_without_failing_a_transaction() {
+    let cluster = PgCluster::shared();
+    let tenant = Tenant::create(cluster, "reloadload");
+    let sluice = start_sluice(cluster, &tenant, "transaction", 10, "");
+    let url = tenant.url(&sluice);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let url = url.clone();
+        let stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let c = connect(&url).await;
+            let mut done = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                c.batch_execute("BEGIN; SELECT pg_sleep(0.01); COMMIT")
+                    .await
+                    .unwrap_or_else(|e| panic!("client {i} after {done}: {}", describe(&e)));
+                done += 1;
+            }
+            done
+        }));
+    }
+    let settle = |want: usize| {
+        let user = tenant.user.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(15);
+            loop {
+                let n = count_servers(cluster, &user).await;
+                if n <= want {
+                    return n;
+                }
+                assert!(Instant::now() < deadline, "{n} servers, pool is {want}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(count_servers(cluster, &tenant.user).await > 3);
+    // Shrink to 3 under load: servers beyond it close as they come back.
+    sluice.rewrite_ini(&ini(cluster, "transaction", 3, ""));
+    sluice.signal(libc::SIGHUP);
+    settle(3).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(count_servers(cluster, &tenant.user).await <= 3);
+    // Grow to 8: waiting clients get the new room.
+    sluice.rewrite_ini(&ini(cluster, "transaction", 8, ""));
+    sluice.signal(libc::SIGHUP);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while count_servers(cluster, &tenant.user).await <= 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the pool never grew after RELOAD"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    assert!(total > 100, "only {total} transactions ran");
+    assert!(count_servers(cluster, &tenant.user).await <= 8);
 }
