@@ -358,3 +358,52 @@ async fn protocol_3_99_and_pq_options_get_negotiate_protocol_version_as_from_pos
     assert_eq!(tag, b'R');
     pool_still_serves(&tenant, &sluice).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_backend_trips_query_timeout_and_other_pools_go_on() {
+    let cluster = PgCluster::shared();
+    let stuck = Tenant::create(cluster, "tstopped");
+    let other = Tenant::create(cluster, "tstopped_other");
+    let sluice = sluice_testkit::SluiceProcess::start(
+        sluice_bin(),
+        &ini(cluster, "transaction", 1, "query_timeout = 1"),
+        &format!("{}{}", stuck.userlist(), other.userlist()),
+    );
+    let c = connect(&stuck.url(&sluice)).await;
+    let pid: i32 = first_value(&c, "SELECT pg_backend_pid()")
+        .await
+        .parse()
+        .unwrap();
+    // The server stops answering (SIGSTOP), as a hung host would.
+    // SAFETY: kill(2) on a pid we just read; no memory involved.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    struct Resume(i32);
+    impl Drop for Resume {
+        fn drop(&mut self) {
+            // SAFETY: as above.
+            unsafe { libc::kill(self.0, libc::SIGCONT) };
+        }
+    }
+    let _resume = Resume(pid);
+    let started = Instant::now();
+    let query = tokio::spawn(async move { try_value(&c, "SELECT 1").await });
+    // Meanwhile another pool (another database) is not held up.
+    let o = connect(&other.url(&sluice)).await;
+    for i in 0..10 {
+        assert_eq!(first_value(&o, &format!("SELECT {i}")).await, i.to_string());
+    }
+    let err = query.await.unwrap().unwrap_err();
+    let text = describe(&err);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "took {:?}: {text}",
+        started.elapsed()
+    );
+    assert!(
+        text.contains("query_timeout") || text.contains("closed"),
+        "{text}"
+    );
+    drop(_resume);
+    // The stuck server was closed, not lent again: a new client works.
+    pool_still_serves(&stuck, &sluice).await;
+}
