@@ -165,10 +165,11 @@ async fn a_client_reading_its_results_slowly_does_not_stall_the_others() {
         .await
         .unwrap();
     raw_login(&mut slow, &tenant).await;
-    let sql = b"SELECT repeat('x', 1000000) FROM generate_series(1, 50)\0";
-    let mut q = vec![b'Q'];
-    q.extend_from_slice(&((sql.len() + 4) as u32).to_be_bytes());
-    q.extend_from_slice(sql);
+    let mut q = bytes::BytesMut::new();
+    sluice_protocol::builders::put_query(
+        &mut q,
+        "SELECT repeat('x', 1000000) FROM generate_series(1, 50)",
+    );
     slow.write_all(&q).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     // Meanwhile others get through on the other server, quickly.
@@ -205,19 +206,10 @@ async fn a_client_reading_its_results_slowly_does_not_stall_the_others() {
 /// Logs in over a raw socket (md5, as `start_sluice` configures) and reads
 /// up to ReadyForQuery.
 async fn raw_login(s: &mut TcpStream, tenant: &Tenant) {
-    let mut body = 196608u32.to_be_bytes().to_vec();
-    for (k, v) in [
+    let p = sluice_protocol::builders::startup_message(&[
         ("user", tenant.user.as_str()),
         ("database", tenant.db.as_str()),
-    ] {
-        body.extend_from_slice(k.as_bytes());
-        body.push(0);
-        body.extend_from_slice(v.as_bytes());
-        body.push(0);
-    }
-    body.push(0);
-    let mut p = ((body.len() + 4) as u32).to_be_bytes().to_vec();
-    p.extend_from_slice(&body);
+    ]);
     s.write_all(&p).await.unwrap();
     loop {
         let mut head = [0u8; 5];

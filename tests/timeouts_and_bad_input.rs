@@ -320,20 +320,13 @@ async fn protocol_3_99_and_pq_options_get_negotiate_protocol_version_as_from_pos
     let sluice = start_sluice(cluster, &tenant, "transaction", 1, "");
     // 3.99 with a protocol option: told "3.0, option not recognized"
     // first, then the login goes on (md5 asked).
-    let mut body = 0x0003_0063u32.to_be_bytes().to_vec();
-    for (k, v) in [
+    let mut p = sluice_protocol::builders::startup_message(&[
         ("user", tenant.user.as_str()),
         ("database", tenant.db.as_str()),
         ("_pq_.compression", "on"),
-    ] {
-        body.extend_from_slice(k.as_bytes());
-        body.push(0);
-        body.extend_from_slice(v.as_bytes());
-        body.push(0);
-    }
-    body.push(0);
-    let mut p = ((body.len() + 4) as u32).to_be_bytes().to_vec();
-    p.extend_from_slice(&body);
+    ])
+    .to_vec();
+    p[4..8].copy_from_slice(&0x0003_0063u32.to_be_bytes());
     let mut s = TcpStream::connect(("127.0.0.1", sluice.port))
         .await
         .unwrap();
