@@ -45,6 +45,12 @@ pub(crate) fn opened(pool: &Pool, c: &ServerConn, s: &PoolSettings) {
 
 /// Closes `c` (a polite Terminate, then the socket), logging why.
 pub(crate) fn close(pool: &Pool, c: Box<ServerConn>, reason: &str) {
+    closing(pool, &c, reason);
+    c.terminate();
+}
+
+/// Logs that `c` is being closed (log_disconnections), without closing it.
+pub(crate) fn closing(pool: &Pool, c: &ServerConn, reason: &str) {
     if pool.settings().log_disconnections {
         tracing::info!(
             "{} closing because: {reason} (age={}s)",
@@ -52,7 +58,6 @@ pub(crate) fn close(pool: &Pool, c: Box<ServerConn>, reason: &str) {
             c.created.elapsed().as_secs()
         );
     }
-    c.terminate();
 }
 
 pub(crate) fn login_failed(pool: &Pool, id: u64, s: &PoolSettings, e: &crate::PoolError) {

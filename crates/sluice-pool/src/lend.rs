@@ -150,11 +150,22 @@ impl PooledConn {
         }
     }
 
-    /// Closes the server (dirty, broken, or past use).
+    /// Closes the server (dirty, broken, or past use). Its slot is freed
+    /// once the backend has gone (see `retire.rs`).
     pub fn close(mut self) {
         if let Some(c) = self.conn.take() {
             self.pool.lent.fetch_sub(1, Ordering::Relaxed);
-            self.pool.discard(c);
+            self.pool.discard(c, false);
+        }
+    }
+
+    /// Closes a server that may still be running a query for a client that
+    /// left: the query is cancelled first, so the backend goes at once
+    /// rather than when it next writes.
+    pub fn abandon(mut self) {
+        if let Some(c) = self.conn.take() {
+            self.pool.lent.fetch_sub(1, Ordering::Relaxed);
+            self.pool.discard(c, true);
         }
     }
 }
@@ -176,7 +187,7 @@ impl Drop for PooledConn {
     fn drop(&mut self) {
         if let Some(c) = self.conn.take() {
             self.pool.lent.fetch_sub(1, Ordering::Relaxed);
-            self.pool.discard(c);
+            self.pool.discard(c, false);
         }
     }
 }

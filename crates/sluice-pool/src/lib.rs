@@ -10,6 +10,7 @@ pub mod limits;
 pub mod login;
 pub mod pool;
 pub mod prepared;
+mod retire;
 pub mod server;
 mod status;
 pub mod stream;

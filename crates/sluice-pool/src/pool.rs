@@ -469,12 +469,6 @@ impl Pool {
     }
 
     /// Closes a server that cannot be reused.
-    pub(crate) fn discard(&self, c: Box<ServerConn>) {
-        events::close(self, c, "unclean server");
-        let mut st = self.state();
-        self.shrink(&mut st);
-    }
-
     /// Periodic upkeep: close servers idle too long or past their lifetime
     /// (down to min_pool_size for idleness), drop dead idle ones, and open
     /// servers up to min_pool_size.

@@ -171,7 +171,9 @@ impl<S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static> Session<S> 
             return;
         };
         if !clean {
-            srv.close();
+            // Something is still owed (a query may be running): cancel it
+            // and keep the slot until the backend has gone.
+            srv.abandon();
             return;
         }
         let cfg = self.shared.config();

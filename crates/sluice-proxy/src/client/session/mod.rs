@@ -280,7 +280,12 @@ impl<S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static> Session<S> 
             return Err(ClientError::fatal("08P01", "client_idle_timeout"));
         }
         if let Some(s) = self.server.take() {
-            s.close();
+            if self.t.pending > 0 {
+                // query_timeout: the query is cancelled, not left running.
+                s.abandon();
+            } else {
+                s.close();
+            }
         }
         if self.t.pending > 0 {
             Err(ClientError::fatal("08P01", "query_timeout"))
