@@ -1,9 +1,10 @@
 //! Floods and slow peers (issue #8): many clients at once on a small pool,
 //! a burst beyond max_client_conn, a slowloris that trickles its startup
 //! packet, a client that reads its results slowly, RELOAD shrinking and
-//! growing the pool under load. The full 10,000-client
-//! size runs in the benchmark harness (`scripts/bench --workloads idle`);
-//! here it is trimmed to what a 2-core CI machine does in seconds.
+//! growing the pool under load. The full size (10,000 clients on a pool of
+//! 20, then a burst beyond max_client_conn) runs in the soak
+//! (`scripts/soak`); here it is trimmed to what a 2-core CI machine does in
+//! seconds.
 
 mod common;
 

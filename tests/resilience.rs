@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use futures_util::{pin_mut, SinkExt, StreamExt};
-use sluice_testkit::{try_connect, ClusterOptions, HbaAuth, PgCluster};
+use sluice_testkit::{try_connect, PgCluster};
 use tokio_postgres::Client;
 
 /// A tenant with an empty table `t (x int)` it owns.
@@ -428,22 +428,6 @@ async fn idle_server_killed_in_the_pool_is_not_handed_to_the_next_client() {
             )
         });
     assert_ne!(new_pid, pid);
-}
-
-/// A private cluster (for stopping and restarting) with one tenant.
-fn private_cluster(name: &str) -> (PgCluster, Tenant) {
-    let cluster = PgCluster::start(ClusterOptions {
-        auth: HbaAuth::Scram,
-        users: vec![(name.to_owned(), "pw".to_owned())],
-        databases: vec![(name.to_owned(), name.to_owned())],
-        ..Default::default()
-    });
-    let tenant = Tenant {
-        user: name.to_owned(),
-        password: "pw".to_owned(),
-        db: name.to_owned(),
-    };
-    (cluster, tenant)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

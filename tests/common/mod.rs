@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::future::poll_fn;
-use sluice_testkit::{psql_cmd, PgCluster, SluiceProcess};
+use sluice_testkit::{psql_cmd, ClusterOptions, HbaAuth, PgCluster, SluiceProcess};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, Client, NoTls, SimpleQueryMessage};
@@ -590,4 +590,32 @@ pub fn error_text(body: &[u8]) -> String {
 /// The tags of `messages`, as a string (e.g. "12DCZ").
 pub fn raw_tags(messages: &[RawMessage]) -> String {
     messages.iter().map(|(t, _)| *t as char).collect()
+}
+
+/// A private cluster (for stopping, restarting, SIGSTOP) with one tenant
+/// whose role and database are both `name` (password `pw`, SCRAM).
+pub fn private_cluster(name: &str) -> (PgCluster, Tenant) {
+    let cluster = PgCluster::start(ClusterOptions {
+        auth: HbaAuth::Scram,
+        users: vec![(name.to_owned(), "pw".to_owned())],
+        databases: vec![(name.to_owned(), name.to_owned())],
+        ..Default::default()
+    });
+    let tenant = Tenant {
+        user: name.to_owned(),
+        password: "pw".to_owned(),
+        db: name.to_owned(),
+    };
+    (cluster, tenant)
+}
+
+/// SIGCONT for a SIGSTOPped process when dropped, so that a failing test
+/// never leaves a stopped postmaster behind.
+pub struct Resume(pub i32);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on a pid; no memory involved.
+        unsafe { libc::kill(self.0, libc::SIGCONT) };
+    }
 }

@@ -4,6 +4,9 @@
 use sluice_pool::PoolError;
 use sluice_protocol::ProtocolError;
 
+/// What PgBouncer tells a client whose pool cannot reach its server.
+const CANNOT_CONNECT: &str = "pgbouncer cannot connect to server";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The client went away or its socket failed: nothing to tell it.
@@ -68,17 +71,36 @@ impl ClientError {
                 code,
                 message,
             },
-            PoolError::ConnectTimeout => ClientError::fatal("08P01", "server connect timeout"),
+            // PgBouncer's words (check_fast_fail) whether the server did
+            // not answer in time or could not be reached at all; the
+            // detail is in Sluice's log ("server login failed: ...").
+            PoolError::ConnectTimeout | PoolError::Io(_) => {
+                ClientError::fatal("08P01", CANNOT_CONNECT)
+            }
             PoolError::Tls(m) => ClientError::fatal("08P01", format!("server TLS: {m}")),
             PoolError::PoolClosed => ClientError::fatal("08P01", "pooler is shutting down"),
             PoolError::Auth(m) => ClientError::fatal("08P01", format!("server login failed: {m}")),
-            PoolError::Io(e) => {
-                ClientError::fatal("08P01", format!("server connection failed: {e}"))
-            }
             PoolError::Protocol(e) => {
                 ClientError::fatal("08P01", format!("server protocol error: {e}"))
             }
             PoolError::Closed => ClientError::fatal("08P01", "server conn crashed?"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_or_silent_server_gets_pgbouncers_text() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        for e in [PoolError::ConnectTimeout, PoolError::Io(refused)] {
+            let (severity, code, message) = ClientError::from_pool(e).to_wire().unwrap();
+            assert_eq!(
+                (severity.as_str(), code.as_str(), message.as_str()),
+                ("FATAL", "08P01", "pgbouncer cannot connect to server")
+            );
         }
     }
 }

@@ -549,10 +549,24 @@ impl PgCluster {
 
     /// `pg_ctl stop -m fast -w`.
     pub fn stop(&self) {
-        self.pg_ctl("stop", &["-m", "fast", "-w", "-t", "60", "-s"]);
+        self.stop_with_mode("fast");
     }
 
-    /// Starts a server that [`PgCluster::stop`] stopped (same port and data).
+    /// `pg_ctl stop -m <mode> -w`, returning once the server is down:
+    /// `smart` waits for every client to disconnect, `fast` rolls back open
+    /// transactions and disconnects the clients, `immediate` kills every
+    /// server process at once (crash recovery on the next start). Panics on
+    /// any other mode.
+    pub fn stop_with_mode(&self, mode: &str) {
+        assert!(
+            matches!(mode, "smart" | "fast" | "immediate"),
+            "sluice-testkit: pg_ctl stop mode must be smart, fast or immediate, not {mode:?}"
+        );
+        self.pg_ctl("stop", &["-m", mode, "-w", "-t", "60", "-s"]);
+    }
+
+    /// Starts a server that [`PgCluster::stop`] or
+    /// [`PgCluster::stop_with_mode`] stopped (same port and data).
     pub fn start_again(&self) {
         if let Err(e) = self.pg_ctl_start() {
             self.fail("pg_ctl start failed", &e);

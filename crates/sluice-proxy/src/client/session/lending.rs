@@ -2,17 +2,21 @@
 //! pool's queue), giving it back when the transaction is over, and the
 //! cleanup when the client leaves.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sluice_config::PoolMode;
-use sluice_pool::PooledConn;
+use sluice_pool::{Pool, PooledConn};
 use sluice_protocol::backend::TxStatus;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::super::io::ClientIo;
 use super::super::stream::ReadReady;
 use super::{micros, Session, Tracker};
 use crate::cancel::CancelTarget;
+use crate::clients::ClientInfo;
 use crate::errors::ClientError;
+use crate::shared::Shared;
 
 impl<S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static> Session<S> {
     /// The server is done with this client's work: nothing owed, nothing
@@ -77,7 +81,14 @@ impl<S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static> Session<S> 
             Some(srv) => srv,
             None => {
                 let start = Instant::now();
-                let srv = Box::pin(self.wait_or_killed(start)).await?;
+                let wait = Waiting {
+                    info: &self.info,
+                    shared: &self.shared,
+                    pool: &self.route.pool,
+                    database: &self.database,
+                    limit: self.timeouts.query_wait_timeout,
+                };
+                let srv = Box::pin(wait.run(&mut self.io, start)).await?;
                 // The request starts now that it can run (query_time
                 // counts from here; the wait is wait_time).
                 self.last_activity = Instant::now();
@@ -106,19 +117,6 @@ impl<S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static> Session<S> 
         Ok(())
     }
 
-    /// The slow way to a server: in the queue (or behind a PAUSE), until
-    /// one is free, query_wait_timeout passes, or the client is killed.
-    async fn wait_or_killed(&self, start: Instant) -> Result<PooledConn, ClientError> {
-        self.info.set_waiting();
-        let killed = std::future::poll_fn(|cx| self.info.poll_killed(cx));
-        let waited = tokio::select! {
-            r = self.wait_for_server(start) => r,
-            _ = killed => Err(ClientError::fatal("08P01", self.info.kill_reason())),
-        };
-        self.info.set_server(0);
-        waited
-    }
-
     /// Runs the SET that brings a server's settings in line with ours.
     async fn sync_settings(
         &mut self,
@@ -131,33 +129,6 @@ impl<S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static> Session<S> 
         }
         self.params.adopt_server_values(&srv);
         Ok(srv)
-    }
-
-    /// Waits out a PAUSE of the database, then for a server from the pool,
-    /// within query_wait_timeout in all.
-    async fn wait_for_server(&self, start: Instant) -> Result<PooledConn, ClientError> {
-        let limit = self.timeouts.query_wait_timeout;
-        if self.shared.pause.is_paused(&self.database) {
-            let resumed = self.shared.pause.wait_resumed(&self.database);
-            if limit.is_zero() {
-                resumed.await;
-            } else if tokio::time::timeout(limit, resumed).await.is_err() {
-                return Err(ClientError::fatal("08P01", "query_wait_timeout"));
-            }
-        }
-        let left = if limit.is_zero() {
-            limit
-        } else {
-            limit
-                .checked_sub(start.elapsed())
-                .unwrap_or(Duration::from_millis(1))
-                .max(Duration::from_millis(1))
-        };
-        self.route
-            .pool
-            .acquire(left)
-            .await
-            .map_err(ClientError::from_pool)
     }
 
     /// Returns the server after the client left: clean ones go back (after
@@ -214,4 +185,80 @@ async fn reset_server(mut srv: PooledConn, reset: String) -> Option<PooledConn> 
     }
     srv.forget_settings();
     Some(srv)
+}
+
+/// Bytes a waiting client may send ahead (pipelined requests) before
+/// Sluice stops reading it until a server is free.
+const READ_AHEAD_WHILE_WAITING: usize = 64 * 1024;
+
+/// What a client waiting for a server needs of its session (borrowed
+/// apart from its socket, which is watched at the same time).
+struct Waiting<'a> {
+    info: &'a Arc<ClientInfo>,
+    shared: &'a Arc<Shared>,
+    pool: &'a Arc<Pool>,
+    database: &'a str,
+    limit: Duration,
+}
+
+impl Waiting<'_> {
+    /// The slow way to a server: in the queue (or behind a PAUSE), until
+    /// one is free, query_wait_timeout passes, the client is killed, or it
+    /// hangs up (then it leaves the queue at once and its request is
+    /// never run).
+    async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        io: &mut ClientIo<S>,
+        start: Instant,
+    ) -> Result<PooledConn, ClientError> {
+        self.info.set_waiting();
+        let killed = std::future::poll_fn(|cx| self.info.poll_killed(cx));
+        let waited = tokio::select! {
+            r = self.wait_for_server(start) => r,
+            _ = killed => Err(ClientError::fatal("08P01", self.info.kill_reason())),
+            e = hang_up(io) => Err(e),
+        };
+        self.info.set_server(0);
+        waited
+    }
+
+    /// Waits out a PAUSE of the database, then for a server from the pool,
+    /// within query_wait_timeout in all.
+    async fn wait_for_server(&self, start: Instant) -> Result<PooledConn, ClientError> {
+        let limit = self.limit;
+        if self.shared.pause.is_paused(self.database) {
+            let resumed = self.shared.pause.wait_resumed(self.database);
+            if limit.is_zero() {
+                resumed.await;
+            } else if tokio::time::timeout(limit, resumed).await.is_err() {
+                return Err(ClientError::fatal("08P01", "query_wait_timeout"));
+            }
+        }
+        let left = if limit.is_zero() {
+            limit
+        } else {
+            limit
+                .checked_sub(start.elapsed())
+                .unwrap_or(Duration::from_millis(1))
+                .max(Duration::from_millis(1))
+        };
+        self.pool
+            .acquire(left)
+            .await
+            .map_err(ClientError::from_pool)
+    }
+}
+
+/// Resolves when a waiting client's socket closes or fails. What it sends
+/// meanwhile stays in its read buffer for later, up to
+/// [`READ_AHEAD_WHILE_WAITING`]; past that it is not read (nor watched).
+async fn hang_up<S: AsyncRead + AsyncWrite + Unpin>(io: &mut ClientIo<S>) -> ClientError {
+    loop {
+        if io.rbuf.len() >= READ_AHEAD_WHILE_WAITING {
+            return std::future::pending().await;
+        }
+        if let Err(e) = io.fill().await {
+            return e;
+        }
+    }
 }
