@@ -2,6 +2,7 @@
 //! to servers, limits, a FIFO wait queue, lifetimes and idle timeouts, the
 //! reserve pool. Knows nothing of clients.
 
+mod cancel_gate;
 pub mod error;
 pub mod events;
 pub mod info;
@@ -15,6 +16,7 @@ pub mod server;
 mod status;
 pub mod stream;
 
+pub use cancel_gate::{CancelGate, CancelInFlight};
 pub use error::PoolError;
 pub use info::{ServerInfo, ServerState};
 pub use limits::Limit;

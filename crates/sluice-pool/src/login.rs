@@ -76,6 +76,7 @@ pub async fn login(p: &LoginParams, id: u64) -> Result<ServerConn, PoolError> {
             String::new(),
         )),
         generation: 0,
+        cancels: Default::default(),
     };
     let mut startup: Vec<(&str, &str)> = vec![("user", &p.user), ("database", &p.database)];
     for (k, v) in &p.startup {

@@ -92,6 +92,10 @@ pub struct Pool {
     pub(crate) retired_because: Mutex<&'static str>,
     /// Servers lent to clients now.
     pub(crate) lent: AtomicUsize,
+    /// Returned servers held back until their cancel requests are handled.
+    pub(crate) being_canceled: AtomicUsize,
+    /// Unclean servers waiting for their backend to go (retire.rs).
+    pub(crate) closing: AtomicUsize,
     /// Every logged-in server, for SHOW SERVERS.
     pub(crate) servers: Mutex<Vec<(u64, Weak<ServerInfo>)>>,
 }
@@ -128,6 +132,8 @@ impl Pool {
             generation: AtomicU64::new(0),
             retired_because: Mutex::new("RECONNECT"),
             lent: AtomicUsize::new(0),
+            being_canceled: AtomicUsize::new(0),
+            closing: AtomicUsize::new(0),
             servers: Mutex::new(Vec::new()),
         });
         pool.db_limit.join(&pool);
@@ -438,8 +444,32 @@ impl Pool {
         Ok(c)
     }
 
-    /// Takes back a server in a clean, idle state.
-    pub(crate) fn put_back(&self, mut c: Box<ServerConn>) {
+    /// Takes back a server in a clean, idle state; one with a cancel
+    /// request in flight only once PostgreSQL has handled it.
+    pub(crate) fn put_back(self: &Arc<Self>, c: Box<ServerConn>) {
+        if !c.cancels.busy() {
+            return self.put_back_now(c);
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return self.put_back_now(c);
+        };
+        let pool = self.clone();
+        pool.being_canceled.fetch_add(1, Ordering::Relaxed);
+        rt.spawn(async move {
+            let gate = c.cancels.clone();
+            let settled = tokio::time::timeout(crate::cancel_gate::CANCEL_WAIT, gate.settled())
+                .await
+                .is_ok();
+            pool.being_canceled.fetch_sub(1, Ordering::Relaxed);
+            if settled {
+                pool.put_back_now(c);
+            } else {
+                pool.discard(c, false);
+            }
+        });
+    }
+
+    fn put_back_now(&self, mut c: Box<ServerConn>) {
         let mut st = self.state();
         let s = &st.settings;
         let now = Instant::now();

@@ -7,6 +7,7 @@
 //! until it next writes to the dead socket, so a pool of 20 could keep
 //! more than 20 backends busy in PostgreSQL (issue #8's soak saw 26).
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,8 +31,10 @@ impl Pool {
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
                 let pool = self.clone();
+                pool.closing.fetch_add(1, Ordering::Relaxed);
                 rt.spawn(async move {
                     let _ = tokio::time::timeout(RETIRE_TIMEOUT, retire(c, running)).await;
+                    pool.closing.fetch_sub(1, Ordering::Relaxed);
                     let mut st = pool.state();
                     pool.shrink(&mut st);
                 });

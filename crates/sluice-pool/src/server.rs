@@ -57,6 +57,8 @@ pub struct ServerConn {
     /// The pool's generation when this server was opened; RECONNECT moves
     /// the pool on, and older servers close when they come back.
     pub generation: u64,
+    /// Cancel requests forwarded to this server and not yet handled.
+    pub cancels: std::sync::Arc<crate::CancelGate>,
 }
 
 impl ServerConn {

@@ -21,6 +21,9 @@ pub struct PoolStatus {
     pub used: usize,
     /// Servers being opened.
     pub login: usize,
+    /// Returned servers waiting for cancel requests sent to them to be
+    /// handled before they are lent again.
+    pub being_canceled: usize,
     /// Clients in the wait queue.
     pub waiting: usize,
     /// How long the oldest waiter has waited.
@@ -91,6 +94,8 @@ impl Pool {
         let s = self.settings();
         let st = self.state();
         let lent = self.lent.load(Ordering::Relaxed);
+        let being_canceled = self.being_canceled.load(Ordering::Relaxed);
+        let closing = self.closing.load(Ordering::Relaxed);
         let check = s.server_check_delay;
         let used = if check.is_zero() {
             0
@@ -104,7 +109,10 @@ impl Pool {
             active: lent,
             idle: st.idle.len() - used,
             used,
-            login: st.total.saturating_sub(st.idle.len() + lent),
+            login: st
+                .total
+                .saturating_sub(st.idle.len() + lent + being_canceled + closing),
+            being_canceled,
             waiting: st.waiters.len(),
             maxwait: st
                 .waiters

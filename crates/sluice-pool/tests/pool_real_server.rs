@@ -101,7 +101,13 @@ async fn an_abandoned_wait_hands_the_server_on_instead_of_losing_it() {
     held.release();
     let again = p.acquire(Duration::from_millis(500)).await.unwrap();
     assert_eq!(p.counts().0, 1);
-    drop(again); // dropping a lent server closes it and frees the slot
+    // Dropping a lent server closes it; its slot is freed once the backend
+    // has gone (Terminate, then EOF from PostgreSQL), not before.
+    drop(again);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while p.counts() != (0, 0, 0) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(p.counts(), (0, 0, 0));
     p.acquire(Duration::from_millis(500))
         .await

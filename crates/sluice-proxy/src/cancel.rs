@@ -4,14 +4,19 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use sluice_pool::{ServerAddr, ServerStream};
-use tokio::io::AsyncWriteExt;
+use std::time::Duration;
+
+use sluice_pool::{CancelGate, CancelInFlight, ServerAddr, ServerStream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[derive(Debug, Clone)]
 pub struct CancelTarget {
     pub addr: std::sync::Arc<ServerAddr>,
     pub pid: i32,
     pub key: i32,
+    /// The server's count of cancels in flight: it is not lent again
+    /// until they are handled.
+    pub gate: Arc<CancelGate>,
 }
 
 #[derive(Debug)]
@@ -26,11 +31,12 @@ impl CancelSlot {
         *self.target.lock().unwrap_or_else(|e| e.into_inner()) = t;
     }
 
-    fn get(&self) -> Option<CancelTarget> {
-        self.target
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    /// The server this client holds now, counted as being cancelled
+    /// before the lock is let go: a server given back after this point
+    /// waits for the cancel (the client clears the slot first).
+    fn begin_cancel(&self) -> Option<(CancelTarget, CancelInFlight)> {
+        let target = self.target.lock().unwrap_or_else(|e| e.into_inner());
+        target.as_ref().map(|t| (t.clone(), t.gate.begin()))
     }
 }
 
@@ -64,23 +70,34 @@ impl CancelRegistry {
         let target = {
             let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
             match slots.get(&pid) {
-                Some(s) if s.key == key => s.get(),
+                Some(s) if s.key == key => s.begin_cancel(),
                 _ => None,
             }
         };
-        let Some(t) = target else {
+        let Some((t, in_flight)) = target else {
             tracing::debug!(pid, "cancel request for no running query");
             return;
         };
-        match ServerStream::connect(&t.addr).await {
-            Ok(mut s) => {
-                let pkt = sluice_protocol::builders::cancel_request(t.pid, t.key);
-                if let Err(e) = s.write_all(&pkt).await {
-                    tracing::warn!("sending cancel to {}: {e}", t.addr.describe());
-                }
-            }
-            Err(e) => tracing::warn!("connecting to {} for cancel: {e}", t.addr.describe()),
+        let sent = async {
+            let mut s = ServerStream::connect(&t.addr)
+                .await
+                .map_err(|e| format!("connecting to {} for cancel: {e}", t.addr.describe()))?;
+            let pkt = sluice_protocol::builders::cancel_request(t.pid, t.key);
+            s.write_all(&pkt)
+                .await
+                .map_err(|e| format!("sending cancel to {}: {e}", t.addr.describe()))?;
+            // PostgreSQL closes the connection once it has signalled the
+            // backend: only then may the server be lent again.
+            let mut sink = [0u8; 64];
+            while s.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+            Ok::<_, String>(())
+        };
+        match tokio::time::timeout(Duration::from_secs(5), sent).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("{e}"),
+            Err(_) => tracing::warn!("cancel to {} not handled within 5 s", t.addr.describe()),
         }
+        drop(in_flight);
     }
 }
 

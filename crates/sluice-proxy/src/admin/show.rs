@@ -236,7 +236,7 @@ pub(crate) fn pools(shared: &Shared) -> ResultSet {
             0.into(),
             st.active.into(),
             0.into(),
-            0.into(),
+            st.being_canceled.into(),
             st.idle.into(),
             st.used.into(),
             0.into(),

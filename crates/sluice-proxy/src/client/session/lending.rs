@@ -109,6 +109,7 @@ impl<S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static> Session<S> 
             addr: srv.addr.clone(),
             pid: srv.backend_pid,
             key: srv.backend_key,
+            gate: srv.cancels.clone(),
         }));
         self.t = Tracker::default();
         self.expect.clear();
