@@ -93,7 +93,12 @@ async fn an_idle_client_is_closed_after_client_idle_timeout() {
     );
     let c = connect(&tenant.url(&sluice)).await;
     assert_eq!(first_value(&c, "SELECT 1").await, "1");
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // A client that keeps working meanwhile is not idle and stays.
+    let busy = connect(&tenant.url(&sluice)).await;
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(first_value(&busy, "SELECT 2").await, "2");
+    }
     let err = try_value(&c, "SELECT 1").await.unwrap_err();
     assert!(
         c.is_closed() || describe(&err).contains("client_idle_timeout"),
@@ -122,14 +127,25 @@ async fn an_idle_open_transaction_is_ended_and_its_server_freed() {
         cluster,
         &tenant,
         "transaction",
-        1,
+        2,
         "idle_transaction_timeout = 1",
     );
     let c = connect(&tenant.url(&sluice)).await;
     c.batch_execute("BEGIN; INSERT INTO x VALUES (1)")
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Not ended: a client idle outside a transaction, and one inside a
+    // transaction that keeps working.
+    let idle = connect(&tenant.url(&sluice)).await;
+    assert_eq!(first_value(&idle, "SELECT 1").await, "1");
+    let working = connect(&tenant.url(&sluice)).await;
+    working.batch_execute("BEGIN").await.unwrap();
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(first_value(&working, "SELECT 2").await, "2");
+    }
+    working.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(first_value(&idle, "SELECT 3").await, "3");
     assert!(try_value(&c, "SELECT 1").await.is_err());
     assert!(
         sluice.log().contains("idle transaction timeout"),
