@@ -246,6 +246,35 @@ async fn a_malformed_message_mid_transaction_closes_the_client_but_not_the_pool(
 }
 
 #[tokio::test]
+async fn unknown_message_types_are_refused_without_costing_a_server() {
+    let cluster = PgCluster::shared();
+    let tenant = Tenant::create(cluster, "tunknown");
+    let sluice = start_sluice(cluster, &tenant, "transaction", 1, "auth_type = plain");
+    let url = tenant.url(&sluice);
+    let pid = first_value(&connect(&url).await, "SELECT pg_backend_pid()").await;
+    // An unknown tag, a backend tag, a password after login; outside and
+    // inside a transaction.
+    for (bad, in_tx) in [(b'z', false), (b'T', false), (b'p', true)] {
+        let mut raw =
+            RawClient::connect(sluice.port, &tenant.user, &tenant.password, &tenant.db, &[]).await;
+        if in_tx {
+            raw.simple("BEGIN").await;
+        }
+        raw.send_raw(&[bad, 0, 0, 0, 8, 1, 2, 3, 4]).await;
+        let m = raw.recv().await;
+        assert_eq!(m.0, b'E', "tag {}", bad as char);
+        assert_eq!(error_text(&m.1), "08P01: unknown pkt");
+    }
+    // The pool's one server was never handed the junk: same backend.
+    let again = connect(&url).await;
+    assert_eq!(first_value(&again, "SELECT pg_backend_pid()").await, pid);
+    assert_eq!(
+        first_value(&again, "SELECT txid_current_if_assigned() IS NULL").await,
+        "t"
+    );
+}
+
+#[tokio::test]
 async fn a_message_over_max_packet_size_is_refused_without_buffering_it() {
     let cluster = PgCluster::shared();
     let tenant = Tenant::create(cluster, "tbig");

@@ -19,6 +19,29 @@ pub const FUNCTION_CALL: u8 = b'F';
 /// PasswordMessage, SASLInitialResponse and SASLResponse share this tag.
 pub const PASSWORD: u8 = b'p';
 
+/// Whether a client may send a message with this tag once logged in (the
+/// simple and extended query, function call and COPY messages, Terminate).
+/// Anything else is refused rather than passed to a server, which would
+/// end the server connection with "invalid frontend message type".
+pub fn is_session_message(tag: u8) -> bool {
+    matches!(
+        tag,
+        QUERY
+            | PARSE
+            | BIND
+            | DESCRIBE
+            | EXECUTE
+            | CLOSE
+            | SYNC
+            | FLUSH
+            | TERMINATE
+            | COPY_DATA
+            | COPY_DONE
+            | COPY_FAIL
+            | FUNCTION_CALL
+    )
+}
+
 /// The SQL text of a simple Query.
 pub fn query_text(body: &[u8]) -> Result<&str, ProtocolError> {
     BodyReader::new(body, "Query").cstr()
@@ -80,6 +103,16 @@ pub fn target(body: &[u8]) -> Result<(u8, &str), ProtocolError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_the_session_messages_are_accepted_after_login() {
+        let ok: Vec<u8> = (0..=255u8).filter(|&t| is_session_message(t)).collect();
+        assert_eq!(ok, b"BCDEFHPQSXcdf".to_vec());
+        // A password after login, a backend tag, a NUL: refused.
+        for t in [b'p', b'T', b'Z', 0u8, b'z'] {
+            assert!(!is_session_message(t), "{}", t as char);
+        }
+    }
+
     use super::*;
 
     #[test]

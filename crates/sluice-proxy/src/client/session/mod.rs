@@ -393,6 +393,11 @@ impl<S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static> Session<S> 
             if tag == frontend::TERMINATE {
                 return Ok(true);
             }
+            if !frontend::is_session_message(tag) {
+                // PgBouncer's words; no server is asked (it would close).
+                tracing::warn!(client = self.id, tag, "unknown pkt");
+                return Err(ClientError::fatal("08P01", "unknown pkt"));
+            }
             if self.server.is_none() {
                 // Earlier results first: the client may be waiting on them.
                 self.io.flush().await?;
