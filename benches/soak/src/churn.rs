@@ -28,6 +28,7 @@ struct Stats {
     idle_killed: AtomicU64,
     cancelled: AtomicU64,
     cancel_missed: AtomicU64,
+    own_late_cancel: AtomicU64,
     reads: AtomicU64,
     logins: AtomicU64,
     goodbyes: AtomicU64,
@@ -57,6 +58,9 @@ impl Shared {
 struct Worker {
     conn: Conn,
     update: Statement,
+    /// A cancel of ours missed its query: it may still arrive and hit one
+    /// of our later statements, as it would straight to PostgreSQL.
+    late_cancel: bool,
 }
 
 /// xorshift64*: reproducible per worker, no dependency.
@@ -108,8 +112,8 @@ pub async fn run(rig: &Rig, total: u64, workers: u32, report: &mut Report) {
         "churn: {} transactions from {workers} clients in {secs:.0} s ({:.0} tx/s): {} committed \
          (a fifth of them with a prepared statement), {} rolled back, {} failed inside a transaction, {} \
          vanished mid-transaction (TCP reset), {} timed out mid-query (reset), {} ended by \
-         idle_transaction_timeout, {} cancelled ({} cancels arrived too late), {} reads; {} \
-         logins, {} clean goodbyes",
+         idle_transaction_timeout, {} cancelled ({} cancels arrived too late, {} of them then \
+         hit a later statement of their own client), {} reads; {} logins, {} clean goodbyes",
         shared.done.load(Relaxed),
         shared.done.load(Relaxed) as f64 / secs,
         get(&s.committed),
@@ -120,6 +124,7 @@ pub async fn run(rig: &Rig, total: u64, workers: u32, report: &mut Report) {
         get(&s.idle_killed),
         get(&s.cancelled),
         get(&s.cancel_missed),
+        get(&s.own_late_cancel),
         get(&s.reads),
         get(&s.logins),
         get(&s.goodbyes),
@@ -140,6 +145,19 @@ pub async fn run(rig: &Rig, total: u64, workers: u32, report: &mut Report) {
                 .unwrap_or_default()
         ),
     );
+    let log = rig.sluice.log();
+    let cancel_warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("for cancel") || l.contains("cancel to"))
+        .collect();
+    report.line(format!(
+        "Sluice's log: {} warnings about forwarding cancels{}",
+        cancel_warnings.len(),
+        cancel_warnings
+            .first()
+            .map(|l| format!(" (first: {l})"))
+            .unwrap_or_default()
+    ));
     finish_checks(
         rig,
         get(&s.committed),
@@ -290,7 +308,11 @@ async fn login(sh: &Shared) -> Result<Worker, String> {
         .prepare("UPDATE soak_counter SET n = n + 1 WHERE w = $1")
         .await
         .map_err(|e| error_text(&e))?;
-    Ok(Worker { conn, update })
+    Ok(Worker {
+        conn,
+        update,
+        late_cancel: false,
+    })
 }
 
 async fn worker(id: i32, sh: Arc<Shared>) {
@@ -413,7 +435,7 @@ async fn step(r: u64, mut w: Worker, id: i32, sh: &Shared) -> Option<Worker> {
             }
             Err(e) => Err(error_text(&e)),
         },
-        970..=971 => cancel(&w, sh).await,
+        970..=971 => cancel(&mut w, sh).await,
         // Idle in a transaction past idle_transaction_timeout: Sluice ends
         // the client and rolls the server back.
         972 => match c.batch_execute(&format!("BEGIN; {update}")).await {
@@ -444,8 +466,19 @@ async fn step(r: u64, mut w: Worker, id: i32, sh: &Shared) -> Option<Worker> {
     };
     match result {
         Ok(()) => Some(w),
+        Err(e) if w.late_cancel && e.starts_with("57014") => {
+            s.own_late_cancel.fetch_add(1, Relaxed);
+            w.conn.reset();
+            None
+        }
         Err(e) => {
-            sh.unexpected(&format!("kind {r}"), e);
+            sh.unexpected(
+                &format!(
+                    "worker {id}, kind {r}, late cancel pending: {}",
+                    w.late_cancel
+                ),
+                e,
+            );
             w.conn.reset();
             None
         }
@@ -453,7 +486,7 @@ async fn step(r: u64, mut w: Worker, id: i32, sh: &Shared) -> Option<Worker> {
 }
 
 /// A 1 s query cancelled after 30 ms through a CancelRequest to Sluice.
-async fn cancel(w: &Worker, sh: &Shared) -> Result<(), String> {
+async fn cancel(w: &mut Worker, sh: &Shared) -> Result<(), String> {
     let token = w.conn.client.cancel_token();
     let port = sh.port;
     let query = w.conn.client.simple_query("SELECT pg_sleep(1)");
@@ -476,6 +509,7 @@ async fn cancel(w: &Worker, sh: &Shared) -> Result<(), String> {
         }
         Ok(_) => {
             sh.stats.cancel_missed.fetch_add(1, Relaxed);
+            w.late_cancel = true;
             Ok(())
         }
         Err(e) => Err(error_text(&e)),
