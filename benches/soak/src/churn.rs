@@ -61,6 +61,8 @@ struct Worker {
     /// A cancel of ours missed its query: it may still arrive and hit one
     /// of our later statements, as it would straight to PostgreSQL.
     late_cancel: bool,
+    /// The kind of this connection's previous transaction (1000: none).
+    prev_kind: u64,
 }
 
 /// xorshift64*: reproducible per worker, no dependency.
@@ -145,6 +147,9 @@ pub async fn run(rig: &Rig, total: u64, workers: u32, report: &mut Report) {
                 .unwrap_or_default()
         ),
     );
+    for e in errors.iter().skip(1) {
+        report.line(format!("unexpected error: {e}"));
+    }
     let log = rig.sluice.log();
     let cancel_warnings: Vec<&str> = log
         .lines()
@@ -312,6 +317,7 @@ async fn login(sh: &Shared) -> Result<Worker, String> {
         conn,
         update,
         late_cancel: false,
+        prev_kind: 1000,
     })
 }
 
@@ -465,7 +471,10 @@ async fn step(r: u64, mut w: Worker, id: i32, sh: &Shared) -> Option<Worker> {
             .map_err(|e| error_text(&e)),
     };
     match result {
-        Ok(()) => Some(w),
+        Ok(()) => {
+            w.prev_kind = r;
+            Some(w)
+        }
         Err(e) if w.late_cancel && e.starts_with("57014") => {
             s.own_late_cancel.fetch_add(1, Relaxed);
             w.conn.reset();
@@ -474,8 +483,9 @@ async fn step(r: u64, mut w: Worker, id: i32, sh: &Shared) -> Option<Worker> {
         Err(e) => {
             sh.unexpected(
                 &format!(
-                    "worker {id}, kind {r}, late cancel pending: {}",
-                    w.late_cancel
+                    "worker {id}, kind {r} after kind {} on this connection, late cancel \
+                     pending: {}",
+                    w.prev_kind, w.late_cancel
                 ),
                 e,
             );
