@@ -74,6 +74,12 @@ impl ClientError {
             // PgBouncer's words (check_fast_fail) whether the server did
             // not answer in time or could not be reached at all; the
             // detail is in Sluice's log ("server login failed: ...").
+            // A TLS handshake refused (e.g. the server's certificate failed
+            // verification) keeps its reason: the operator must fix a CA
+            // file or a host name, not wait for the server.
+            PoolError::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                ClientError::fatal("08P01", format!("{CANNOT_CONNECT}: {e}"))
+            }
             PoolError::ConnectTimeout | PoolError::Io(_) => {
                 ClientError::fatal("08P01", CANNOT_CONNECT)
             }
@@ -102,5 +108,18 @@ mod tests {
                 ("FATAL", "08P01", "pgbouncer cannot connect to server")
             );
         }
+    }
+
+    #[test]
+    fn a_refused_tls_handshake_keeps_its_reason() {
+        let bad = std::io::Error::new(std::io::ErrorKind::InvalidData, "invalid peer certificate");
+        let (_, code, message) = ClientError::from_pool(PoolError::Io(bad))
+            .to_wire()
+            .unwrap();
+        assert_eq!(code, "08P01");
+        assert_eq!(
+            message,
+            "pgbouncer cannot connect to server: invalid peer certificate"
+        );
     }
 }
