@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-
 use std::time::Duration;
 
 use sluice_pool::{CancelGate, CancelInFlight, ServerAddr, ServerStream};
