@@ -15,26 +15,10 @@ use sluice_testkit::PgCluster;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Raises RLIMIT_NOFILE to its hard limit (children inherit it); returns
-/// the soft limit now in force.
-fn raise_nofile() -> u64 {
-    // SAFETY: getrlimit/setrlimit with a valid rlimit struct.
-    unsafe {
-        let mut r: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
-            return 1024;
-        }
-        r.rlim_cur = r.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &r);
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
-        r.rlim_cur as u64
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_clients_on_a_pool_of_five_are_all_served_and_a_burst_beyond_max_client_conn_is_refused(
 ) {
-    let limit = raise_nofile();
+    let limit = sluice_testkit::raise_nofile();
     let clients: usize = if limit >= 4096 { 1000 } else { 300 };
     let max_client_conn = clients + 10;
     let cluster = PgCluster::shared();

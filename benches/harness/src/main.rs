@@ -70,7 +70,7 @@ impl Drop for WorkDir {
 
 fn run(cfg: &Config) -> Result<(), String> {
     let began = Instant::now();
-    let nofile = procstat::raise_nofile_limit();
+    let nofile = sluice_testkit::raise_nofile();
     let out_dir = cfg.out.clone().unwrap_or_else(|| {
         PathBuf::from("bench-results").join(facts::compact_utc(SystemTime::now()))
     });

@@ -55,30 +55,6 @@ pub fn parse_status_rss_kib(text: &str) -> Option<u64> {
     }
 }
 
-/// Raises the soft RLIMIT_NOFILE to the hard limit (inherited by every
-/// child started afterwards) and returns the soft limit now in force.
-pub fn raise_nofile_limit() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is a valid out-parameter.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return 1024;
-    }
-    if lim.rlim_cur < lim.rlim_max {
-        let wanted = libc::rlimit {
-            rlim_cur: lim.rlim_max,
-            rlim_max: lim.rlim_max,
-        };
-        // SAFETY: `wanted` is a valid rlimit.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) } == 0 {
-            return wanted.rlim_cur;
-        }
-    }
-    lim.rlim_cur
-}
-
 /// Restricts thread `tid` (0 = the calling thread) to `cpus`.
 pub fn pin_thread(tid: u32, cpus: &[usize]) -> std::io::Result<()> {
     // SAFETY: cpu_set_t is plain data; CPU_ZERO/CPU_SET only write into it

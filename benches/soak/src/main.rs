@@ -89,7 +89,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let nofile = rig::raise_nofile();
+    let nofile = sluice_testkit::raise_nofile();
     let mut flood = args.flood;
     if u64::from(flood + args.burst) + 500 > nofile {
         let fit = nofile.saturating_sub(500 + u64::from(args.burst)) as u32;

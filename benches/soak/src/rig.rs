@@ -180,19 +180,3 @@ pub fn rss_of(pid: u32) -> u64 {
 pub fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
-
-/// Raises RLIMIT_NOFILE to its hard limit (Sluice, started later,
-/// inherits it); returns the soft limit now in force.
-pub fn raise_nofile() -> u64 {
-    // SAFETY: getrlimit/setrlimit with a valid, zeroed rlimit struct.
-    unsafe {
-        let mut r: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
-            return 1024;
-        }
-        r.rlim_cur = r.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &r);
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
-        r.rlim_cur as u64
-    }
-}
