@@ -277,24 +277,11 @@ async fn a_stopped_postmaster_fails_queries_with_pgbouncers_text_and_other_pools
 
 // ------------------------------------------------------------ raw clients
 
-/// Reads one backend message (tag, body) within 10 s.
-async fn read_msg(s: &mut TcpStream) -> (u8, Vec<u8>) {
-    let mut head = [0u8; 5];
-    tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut head))
-        .await
-        .expect("no reply within 10 s")
-        .expect("connection closed");
-    let len = u32::from_be_bytes(head[1..5].try_into().unwrap()) as usize;
-    let mut body = vec![0u8; len - 4];
-    s.read_exact(&mut body).await.unwrap();
-    (head[0], body)
-}
-
 /// Messages up to and including one tagged `until`.
 async fn read_until(s: &mut TcpStream, until: u8) -> Vec<RawMessage> {
     let mut out = Vec::new();
     loop {
-        let m = read_msg(s).await;
+        let m = read_raw_message(s).await;
         let done = m.0 == until;
         out.push(m);
         if done {
@@ -316,7 +303,7 @@ async fn raw_login(port: u16, tenant: &Tenant) -> TcpStream {
     let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     s.write_all(&startup(tenant)).await.unwrap();
     loop {
-        match read_msg(&mut s).await {
+        match read_raw_message(&mut s).await {
             (b'R', body) if body[..4] == 3u32.to_be_bytes() => {
                 let pw = format!("{}\0", tenant.password);
                 s.write_all(&raw_message(b'p', pw.as_bytes()))
@@ -464,7 +451,7 @@ async fn clients_vanishing_mid_login_leave_no_trace_and_the_pool_serves() {
                 // Asked for the md5 password, never answers (FIN, then RST).
                 0 | 1 => {
                     s.write_all(&startup).await.unwrap();
-                    let (tag, body) = read_msg(&mut s).await;
+                    let (tag, body) = read_raw_message(&mut s).await;
                     assert_eq!((tag, &body[..4]), (b'R', &5u32.to_be_bytes()[..]));
                     if i % 5 == 1 {
                         s.set_zero_linger().unwrap();
@@ -473,7 +460,7 @@ async fn clients_vanishing_mid_login_leave_no_trace_and_the_pool_serves() {
                 // Half a password message.
                 2 => {
                     s.write_all(&startup).await.unwrap();
-                    read_msg(&mut s).await;
+                    read_raw_message(&mut s).await;
                     s.write_all(&[b'p', 0, 0, 0, 40, b'm', b'd']).await.unwrap();
                 }
                 // SSLRequest answered, then gone.

@@ -345,19 +345,6 @@ async fn cancel_requests_with_unknown_keys_cancel_nothing_and_reveal_nothing() {
     pool_still_serves(&tenant, &sluice).await;
 }
 
-/// Reads one whole message (tag, body) from a raw socket.
-async fn read_message(s: &mut TcpStream) -> (u8, Vec<u8>) {
-    let mut head = [0u8; 5];
-    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut head))
-        .await
-        .expect("no reply")
-        .unwrap();
-    let len = u32::from_be_bytes(head[1..5].try_into().unwrap()) as usize;
-    let mut body = vec![0u8; len - 4];
-    s.read_exact(&mut body).await.unwrap();
-    (head[0], body)
-}
-
 #[tokio::test]
 async fn protocol_3_99_and_pq_options_get_negotiate_protocol_version_as_from_postgresql() {
     let cluster = PgCluster::shared();
@@ -376,13 +363,13 @@ async fn protocol_3_99_and_pq_options_get_negotiate_protocol_version_as_from_pos
         .await
         .unwrap();
     s.write_all(&p).await.unwrap();
-    let (tag, body) = read_message(&mut s).await;
+    let (tag, body) = read_raw_message(&mut s).await;
     assert_eq!(tag, b'v', "{body:?}");
     let mut want = 0i32.to_be_bytes().to_vec();
     want.extend_from_slice(&1i32.to_be_bytes());
     want.extend_from_slice(b"_pq_.compression\0");
     assert_eq!(body, want);
-    let (tag, body) = read_message(&mut s).await;
+    let (tag, body) = read_raw_message(&mut s).await;
     assert_eq!((tag, &body[..4]), (b'R', &5i32.to_be_bytes()[..]));
 
     // 3.0 without options: no NegotiateProtocolVersion.
@@ -392,7 +379,7 @@ async fn protocol_3_99_and_pq_options_get_negotiate_protocol_version_as_from_pos
     s.write_all(&startup(&tenant.user, &tenant.db))
         .await
         .unwrap();
-    let (tag, _) = read_message(&mut s).await;
+    let (tag, _) = read_raw_message(&mut s).await;
     assert_eq!(tag, b'R');
     pool_still_serves(&tenant, &sluice).await;
 }

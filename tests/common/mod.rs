@@ -619,3 +619,19 @@ impl Drop for Resume {
         unsafe { libc::kill(self.0, libc::SIGCONT) };
     }
 }
+
+/// Reads one whole message (tag, body) from a raw socket within 10 s.
+pub async fn read_raw_message(s: &mut tokio::net::TcpStream) -> (u8, Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    let mut head = [0u8; 5];
+    tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut head))
+        .await
+        .expect("no reply within 10 s")
+        .expect("connection closed");
+    let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+    let mut body = vec![0u8; len.saturating_sub(4)];
+    s.read_exact(&mut body)
+        .await
+        .expect("connection closed mid-message");
+    (head[0], body)
+}

@@ -353,6 +353,12 @@ async fn worker(id: i32, sh: Arc<Shared>) {
     }
 }
 
+/// Counts one success.
+fn count(counter: &AtomicU64) -> Result<(), String> {
+    counter.fetch_add(1, Relaxed);
+    Ok(())
+}
+
 /// One transaction of the kind `r` (per mille) picks; the connection back
 /// if it is still usable.
 async fn step(r: u64, mut w: Worker, id: i32, sh: &Shared) -> Option<Worker> {
@@ -364,10 +370,7 @@ async fn step(r: u64, mut w: Worker, id: i32, sh: &Shared) -> Option<Worker> {
         0..=299 => c
             .batch_execute(&format!("BEGIN; {update}; COMMIT"))
             .await
-            .map(|_| {
-                s.committed.fetch_add(1, Relaxed);
-            })
-            .map_err(|e| error_text(&e)),
+            .map_or_else(|e| Err(error_text(&e)), |_| count(&s.committed)),
         // Commit in three round trips (the server held in between).
         300..=599 => async {
             c.batch_execute("BEGIN").await?;
@@ -375,10 +378,7 @@ async fn step(r: u64, mut w: Worker, id: i32, sh: &Shared) -> Option<Worker> {
             c.batch_execute("COMMIT").await
         }
         .await
-        .map(|_| {
-            s.committed.fetch_add(1, Relaxed);
-        })
-        .map_err(|e| error_text(&e)),
+        .map_or_else(|e| Err(error_text(&e)), |_| count(&s.committed)),
         // Commit with the prepared statement (extended protocol).
         600..=799 => async {
             let tx = w.conn.client.transaction().await?;
@@ -386,17 +386,11 @@ async fn step(r: u64, mut w: Worker, id: i32, sh: &Shared) -> Option<Worker> {
             tx.commit().await
         }
         .await
-        .map(|_| {
-            s.committed.fetch_add(1, Relaxed);
-        })
-        .map_err(|e| error_text(&e)),
+        .map_or_else(|e| Err(error_text(&e)), |_| count(&s.committed)),
         800..=879 => c
             .batch_execute(&format!("BEGIN; {update}; ROLLBACK"))
             .await
-            .map(|_| {
-                s.rolled_back.fetch_add(1, Relaxed);
-            })
-            .map_err(|e| error_text(&e)),
+            .map_or_else(|e| Err(error_text(&e)), |_| count(&s.rolled_back)),
         880..=929 => match c
             .batch_execute(&format!("BEGIN; {update}; SELECT 1/0"))
             .await
@@ -404,10 +398,7 @@ async fn step(r: u64, mut w: Worker, id: i32, sh: &Shared) -> Option<Worker> {
             Err(e) if error_text(&e).starts_with("22012") => c
                 .batch_execute("ROLLBACK")
                 .await
-                .map(|_| {
-                    s.failed_in_tx.fetch_add(1, Relaxed);
-                })
-                .map_err(|e| error_text(&e)),
+                .map_or_else(|e| Err(error_text(&e)), |_| count(&s.failed_in_tx)),
             Err(e) => Err(error_text(&e)),
             Ok(()) => Err("1/0 did not fail".to_owned()),
         },
@@ -471,10 +462,7 @@ async fn step(r: u64, mut w: Worker, id: i32, sh: &Shared) -> Option<Worker> {
         _ => c
             .simple_query(&format!("SELECT n FROM soak_counter WHERE w = {id}"))
             .await
-            .map(|_| {
-                s.reads.fetch_add(1, Relaxed);
-            })
-            .map_err(|e| error_text(&e)),
+            .map_or_else(|e| Err(error_text(&e)), |_| count(&s.reads)),
     };
     match result {
         Ok(()) => {
